@@ -1,0 +1,191 @@
+"""Reverse mode: one walk over the topological order, one VJP per node.
+
+``grad`` is the primitive; ``Tensor.backward`` is sugar that writes into ``.grad``. Broadcast
+gradients are reduced to each operand's shape here, after every VJP, and nowhere else.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ._config import _grad_enabled, anomaly_enabled
+from .core.tensor import Tensor, _to_array
+from .core.toposort import toposort
+from .errors import GraphError, ShapeError, describe
+from .ops import registry as _reg
+from .ops.namespace import A, T
+
+
+def _walk_grad(t: Tensor) -> bool:
+    return t.requires_grad
+
+
+def _seed(root: Tensor, grad, symbolic: bool) -> object:
+    """The gradient that starts the sweep: 1 for a one-element output, else given."""
+    if grad is None:
+        if root.shape and (root.size is None or root.size != 1):
+            raise GraphError(
+                f"backward from {root._describe()} needs a gradient argument: only a "
+                f"one-element output has an implicit gradient of 1")
+        one = np.ones(root.shape, dtype=root.dtype)
+        return _reg._const(one) if symbolic else one
+    if isinstance(grad, Tensor):
+        arr = grad if symbolic else grad.numpy()
+    else:
+        arr = _to_array(grad, root.dtype)
+        arr = _reg._const(arr) if symbolic else arr
+    if tuple(arr.shape) != tuple(root.shape) and None not in root.shape:
+        raise ShapeError(f"gradient of shape {tuple(arr.shape)} given for {root._describe()}")
+    return arr
+
+
+def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
+           retain_graph: bool, graph_mode: bool) -> dict:
+    """Send gradients from ``roots`` back through the graph.
+
+    Returns id -> (tensor, gradient) for every leaf reached (``wanted is None``), or for the tensors in
+    ``wanted``. ``graph_mode`` runs the backward rules on tensors (the gradient is a graph);
+    otherwise on arrays.
+    """
+    F = T if graph_mode else A
+    anomaly = anomaly_enabled()
+    grads: dict[int, object] = {}
+    for r, s in zip(roots, seeds):
+        prev = grads.get(id(r))
+        grads[id(r)] = s if prev is None else prev + s
+    out: dict[int, object] = {}
+    order = toposort(roots, _walk_grad)
+    for t in reversed(order):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        if wanted is None:
+            if t.op is None:
+                out[id(t)] = (t, g)
+                continue
+        elif id(t) in wanted:
+            out[id(t)] = (t, g)
+        if t.op is None:
+            continue
+        if getattr(t, "_consumed", False):
+            raise GraphError(
+                f"backward through {t._describe()} a second time, but its graph was released "
+                f"by the first backward; pass retain_graph=True to the first one\n"
+                f"  built at {describe(t.site)}")
+        inputs = t.inputs
+        if graph_mode:
+            gxs = t.op.vjp(F, g, t, *inputs, **t.params)
+        else:
+            gxs = t.op.vjp(F, g, t.data, *[x.data for x in inputs], **t.params)
+        for x, gx in zip(inputs, gxs):
+            if gx is None or not x.requires_grad:
+                continue
+            if gx.shape != x.shape:
+                gx = F.sum_to(gx, x.shape)
+            if anomaly:
+                _reg.check_finite(t.op, gx, t.site, "backward")
+            prev = grads.get(id(x))
+            grads[id(x)] = gx if prev is None else prev + gx
+        if not retain_graph:
+            # the graph stays readable (draw, explain) while you hold its output, but its
+            # backward is spent, as in PyTorch
+            t._consumed = True
+    return out
+
+
+def _owned(arr: np.ndarray, seen: set) -> np.ndarray:
+    # a gradient handed to a user may be a read-only broadcast view, or the very array another
+    # leaf got (add passes g to both inputs): copy those so in-place edits stay private
+    if arr.base is not None or not arr.flags.writeable or id(arr) in seen:
+        arr = arr.copy()
+    seen.add(id(arr))
+    return arr
+
+
+def backward(root: Tensor, grad=None, *, retain_graph: Optional[bool] = None,
+             create_graph: bool = False) -> None:
+    """Accumulate gradients of ``root`` into ``.grad`` of every leaf that requires grad.
+
+    Gradients add up across calls, as in PyTorch; set ``.grad = None`` (or use an
+    optimizer's ``zero_grad``) between steps.
+    """
+    if root.data is None:
+        raise GraphError(f"backward() on symbolic {root._describe()}: use cr.grad(loss, "
+                         f"[params]) for symbolic gradients, or evaluate with a feed first")
+    if not root.requires_grad:
+        raise GraphError(f"backward() on {root._describe()} that does not require grad: "
+                         f"nothing it was computed from is a Variable (or it was built under "
+                         f"cr.no_grad())")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seed = _seed(root, grad, False)
+    token = _grad_enabled.set(create_graph)
+    try:
+        got = _sweep([root], [_reg._const(seed) if create_graph else seed], None,
+                     retain_graph, create_graph)
+    finally:
+        _grad_enabled.reset(token)
+    seen: set = set()
+    for leaf, g in got.values():
+        if create_graph:
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+        elif leaf.grad is None:
+            leaf.grad = Tensor(_owned(g, seen))
+        else:
+            leaf.grad.data = leaf.grad.data + g
+
+
+def grad(outputs, inputs, grad_outputs=None, *, retain_graph: Optional[bool] = None,
+         create_graph: bool = False, allow_unused: bool = False) -> list:
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    With ``create_graph=True``, or when the graph is symbolic (built on placeholders), the
+    gradients are themselves tensors in a graph: differentiable again, drawable, compilable.
+
+    >>> import chainrule as cr
+    >>> x = cr.Variable(3.0)
+    >>> (dx,) = cr.grad(x ** 3, [x], create_graph=True)
+    >>> (d2x,) = cr.grad(dx, [x])
+    >>> dx.item(), d2x.item()
+    (27.0, 18.0)
+    """
+    outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)) and len(outs) == 1:
+        gos = [grad_outputs] * len(outs) if not isinstance(grad_outputs, (Tensor, np.ndarray)) \
+            else [grad_outputs]
+    else:
+        gos = list(grad_outputs)
+    for x in ins:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"cr.grad inputs must be tensors, got {type(x).__name__}")
+        if not x.requires_grad:
+            raise GraphError(f"cr.grad with respect to {x._describe()}, which does not require "
+                             f"grad (make it a cr.Variable)")
+    symbolic = any(o.data is None for o in outs)
+    graph_mode = create_graph or symbolic
+    if retain_graph is None:
+        retain_graph = graph_mode
+    seeds = [_seed(o, go, graph_mode) for o, go in zip(outs, gos)]
+    token = _grad_enabled.set(graph_mode)
+    try:
+        got = _sweep(outs, seeds, {id(x): x for x in ins}, retain_graph, graph_mode)
+    finally:
+        _grad_enabled.reset(token)
+    result = []
+    for x in ins:
+        hit = got.get(id(x))
+        if hit is None:
+            if not allow_unused:
+                raise GraphError(f"{x._describe()} does not reach the outputs; pass "
+                                 f"allow_unused=True to get None for it")
+            result.append(None)
+            continue
+        g = hit[1]
+        if not graph_mode:
+            g = Tensor(g)
+        elif symbolic and g.name is None and x.name:
+            g.name = "d" + x.name
+        result.append(g)
+    return result

@@ -1,0 +1,76 @@
+"""The error hierarchy, and where in the user's code a node was built.
+
+Every error names the op, the operand shapes and the user's line, because "operands could not
+be broadcast" from deep inside NumPy tells a learner nothing about which line of *their* model
+is wrong.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from types import CodeType
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class ChainruleError(ValueError):
+    """Base of every chainrule error."""
+
+
+class ShapeError(ChainruleError):
+    """Operand shapes do not fit the op."""
+
+
+class GraphError(ChainruleError):
+    """The graph cannot be run or differentiated as asked (missing feed, freed graph, ...)."""
+
+
+class GradcheckError(ChainruleError):
+    """Analytic and numerical gradients disagree."""
+
+
+# A site is (code object, line number) of the innermost frame outside this package: two
+# references and no formatting, so capturing it on every recorded op stays cheap. Holding the
+# frame itself would keep every local of the user's function alive as long as the graph.
+Site = tuple  # (CodeType, int) or ()
+
+
+def capture_site() -> Site:
+    """The user's frame that is building a node, as ``(code, lineno)``."""
+    f = sys._getframe(2)
+    pkg = _PKG_DIR
+    while f is not None:
+        code = f.f_code
+        if not code.co_filename.startswith(pkg):
+            return (code, f.f_lineno)
+        f = f.f_back
+    return ()
+
+
+def format_site(site: Site) -> str:
+    """``file:line in function`` for a captured site, or a placeholder."""
+    if not site:
+        return "<unknown>"
+    code, line = site
+    return f"{code.co_filename}:{line} in {code.co_name}"
+
+
+def site_line(site: Site) -> str:
+    """The source text of the captured line, stripped, or ''."""
+    if not site:
+        return ""
+    import linecache
+
+    return linecache.getline(site[0].co_filename, site[1]).strip()
+
+
+def describe(site: Site) -> str:
+    text = site_line(site)
+    where = format_site(site)
+    return f"{where}\n    {text}" if text else where
+
+
+__all__ = [
+    "ChainruleError", "ShapeError", "GraphError", "GradcheckError",
+    "capture_site", "format_site", "describe", "CodeType",
+]

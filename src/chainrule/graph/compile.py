@@ -1,0 +1,2 @@
+def function(inputs, outputs, updates=None):
+    raise NotImplementedError("cr.function is being written")

@@ -1,0 +1,209 @@
+"""One registry of primitives, and the single place where an op is applied.
+
+A primitive is registered once with everything every pass needs:
+
+* ``impl``  -- the NumPy forward rule, arrays in, one array out;
+* ``vjp``   -- the backward rule ``vjp(F, g, out, *inputs, **params)`` returning one
+  gradient per input (``None`` where none flows). ``F`` is an op namespace: plain NumPy for a
+  fast eager backward, chainrule ops when the gradient must itself be a graph (higher order,
+  symbolic). One rule, two interpretations: nothing is written twice;
+* ``code``  -- how the op prints as one line of NumPy in compiled source;
+* ``label`` -- how it is named in drawings and ``explain``.
+
+Eager execution, symbolic graphs, code generation, drawing and explain all read this registry.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+from .._config import anomaly_enabled, grad_enabled
+from ..core.tensor import Tensor, _fmt_shape
+from ..errors import GraphError, ShapeError, capture_site, describe
+
+REGISTRY: dict[str, "Primitive"] = {}
+
+
+class Primitive:
+    """An op known to every pass of the engine. See the module docstring."""
+
+    __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper")
+
+    def __init__(self, name: str, impl: Callable, vjp: Optional[Callable], code,
+                 label: Optional[str] = None, expand: Optional[Callable] = None,
+                 fresh: bool = True,
+                 helper: Optional[str] = None):
+        self.name = name
+        self.impl = impl
+        self.vjp = vjp
+        self.code = code            # str template "{0} * {1}" or callable(args, params) -> str
+        self.label = label or name
+        self.expand = expand        # same value from simpler gates, for drawings that expand it
+        self.fresh = fresh          # result is a new array (False: may be a view of an input)
+        self.helper = helper        # NumPy source of a helper function ``code`` calls, if any
+
+    def __call__(self, *args, **params) -> Tensor:
+        return apply(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def primitive(name: str, impl: Callable, vjp: Optional[Callable], code,
+              label: Optional[str] = None, **kw) -> Primitive:
+    """Register a primitive and return it (callable on tensors and array-likes)."""
+    if name in REGISTRY:
+        raise ValueError(f"primitive {name!r} registered twice")
+    p = Primitive(name, impl, vjp, code, label, **kw)
+    REGISTRY[name] = p
+    return p
+
+
+_EMPTY: dict = {}
+
+
+def lift(value, like: Optional[Tensor]) -> Tensor:
+    """A constant tensor for a Python scalar or array-like operand.
+
+    Python scalars are weak, as in NumPy 2 and PyTorch: ``x * 2.0`` keeps ``x``'s float32.
+    """
+    if isinstance(value, (bool, int, float)) and like is not None:
+        dt = np.result_type(like.dtype, value)
+        return _const(np.asarray(value, dtype=dt))
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _const(np.asarray(value))
+    from ..core.tensor import _to_array
+
+    return _const(_to_array(value))
+
+
+def _lift_all(args: tuple) -> tuple:
+    # Scalars take the dtype of the first floating tensor operand (then of any tensor), so
+    # ``where(c, g, 0)`` keeps g's float32 although the boolean c comes first.
+    tensors = [a for a in args if type(a) is Tensor]
+    like = next((a for a in tensors if a.dtype.kind in "fc"), tensors[0] if tensors else None)
+    return tuple(a if type(a) is Tensor else lift(a, like) for a in args)
+
+
+def _const(arr: np.ndarray) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t.data = arr
+    t.grad = None
+    t.requires_grad = False
+    t.name = None
+    t.op = None
+    t.inputs = ()
+    t.params = None
+    t.site = ()
+    t._shape = None
+    t._dtype = None
+    return t
+
+
+def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
+    """Run ``prim`` on ``args`` and, if anything needs a gradient, record it.
+
+    This is the hot path of eager mode: keep it lean.
+    """
+    xs = args
+    for a in args:
+        if type(a) is not Tensor:
+            xs = _lift_all(args)
+            break
+    datas = []
+    for x in xs:
+        d = x.data
+        if d is None:
+            return _apply_symbolic(prim, xs, params)
+        datas.append(d)
+    try:
+        out = prim.impl(*datas, **params)
+    except (ValueError, IndexError, TypeError) as e:
+        raise _op_error(prim, xs, params, e, capture_site()) from None
+    t = Tensor.__new__(Tensor)
+    t.data = out
+    t.grad = None
+    t.name = None
+    t._shape = None
+    t._dtype = None
+    if grad_enabled() and prim.vjp is not None and any(x.requires_grad for x in xs):
+        t.requires_grad = True
+        t.op = prim
+        t.inputs = xs
+        t.params = params
+        t.site = capture_site()
+    else:
+        t.requires_grad = False
+        t.op = None
+        t.inputs = ()
+        t.params = None
+        t.site = ()
+    if anomaly_enabled():
+        check_finite(prim, out, t.site or capture_site(), "forward")
+    return t
+
+
+def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
+    """Record ``prim`` on symbolic inputs, inferring the result's shape at build time.
+
+    The shape rule is the forward rule itself, run on small stand-in arrays: every free
+    (``None``) dimension is tried at two sizes; a result dimension that follows them is free,
+    one that stays put is fixed, and a mismatch raises here, at the line that built it.
+    """
+    site = capture_site()
+    results = []
+    for n in (2, 3):
+        dummies = [_dummy(x, n) for x in xs]
+        try:
+            results.append(np.asarray(prim.impl(*dummies, **params)))
+        except (ValueError, IndexError, TypeError) as e:
+            raise _op_error(prim, xs, params, e, site) from None
+    a, b = results
+    if a.ndim != b.ndim:
+        raise ShapeError(f"{prim.name}: cannot infer the rank of the result for shapes "
+                         f"{', '.join(_fmt_shape(x.shape) for x in xs)}\n  built at {describe(site)}")
+    t = Tensor.__new__(Tensor)
+    t.data = None
+    t.grad = None
+    t.name = None
+    t._shape = tuple(m if m == k else None for m, k in zip(a.shape, b.shape))
+    t._dtype = a.dtype
+    t.requires_grad = grad_enabled() and prim.vjp is not None and any(
+        x.requires_grad for x in xs)
+    t.op = prim
+    t.inputs = xs
+    t.params = params
+    t.site = site
+    return t
+
+
+def _dummy(x: Tensor, n: int) -> np.ndarray:
+    if x.data is not None:
+        return x.data
+    shape = tuple(n if d is None else d for d in x._shape)
+    if x._dtype.kind in "iub":  # integer inputs are usually indices: keep them in range
+        return np.zeros(shape, x._dtype)
+    return np.ones(shape, x._dtype)
+
+
+def _op_error(prim: Primitive, xs: tuple, params: dict, e: Exception, site) -> Exception:
+    shapes = ", ".join(_fmt_shape(x.shape) for x in xs)
+    extra = ""
+    if params:
+        shown = {k: v for k, v in params.items() if not isinstance(v, np.ndarray)}
+        extra = f" with {shown}" if shown else ""
+    msg = (f"{prim.name}: operands of shape {shapes}{extra} do not fit: {e}\n"
+           f"  built at {describe(site)}")
+    return ShapeError(msg)
+
+
+def check_finite(prim: Primitive, out, site, phase: str) -> None:
+    """Anomaly mode: refuse the first NaN or Inf, naming the op and where it was built."""
+    arr = out.data if isinstance(out, Tensor) else out
+    if arr is None or not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fc":
+        return
+    if not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "Inf"
+        raise GraphError(f"anomaly: {prim.name} produced {bad} in its {phase} pass"
+                         f" (output shape {_fmt_shape(arr.shape)})\n  built at {describe(site)}")

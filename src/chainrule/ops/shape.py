@@ -1,0 +1,107 @@
+"""Shape primitives: reshape, transpose, indexing, concatenate, stack, and their inverses."""
+from __future__ import annotations
+
+import numpy as np
+
+from .namespace import _one_hot, _pick, _scatter_add, _unpick, norm_axes
+from .registry import primitive
+
+
+def _render_index(index) -> str:
+    items = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for i in items:
+        if isinstance(i, slice):
+            parts.append(":".join("" if v is None else repr(v) for v in (i.start, i.stop, i.step))
+                         .rstrip(":") or ":")
+        elif i is None:
+            parts.append("None")
+        elif i is Ellipsis:
+            parts.append("...")
+        elif isinstance(i, np.ndarray):
+            parts.append(f"np.array({i.tolist()!r})")
+        else:
+            parts.append(repr(i))
+    return ", ".join(parts) if parts else "()"
+
+
+reshape = primitive("reshape", lambda x, *, shape: np.reshape(x, shape),
+                    lambda F, g, out, x, *, shape: (F.reshape_like(g, x),),
+                    "{0}.reshape({shape})", "reshape", fresh=False)
+# reshape to the run-time shape of ``like``: the inverse of any reshape, free dims included
+reshape_like = primitive("reshape_like", lambda x, like: np.reshape(x, like.shape),
+                         lambda F, g, out, x, like: (F.reshape_like(g, x), None),
+                         "{0}.reshape({1}.shape)", "reshape", fresh=False)
+expand_dims = primitive("expand_dims", lambda x, *, axis: np.expand_dims(x, axis),
+                        lambda F, g, out, x, *, axis: (F.reshape_like(g, x),),
+                        "np.expand_dims({0}, {axis})", "expand_dims", fresh=False)
+
+
+def _transpose_vjp(F, g, out, x, *, axes=None):
+    return (F.transpose(g, None if axes is None else tuple(np.argsort(axes).tolist())),)
+
+
+transpose = primitive(
+    "transpose", lambda x, *, axes=None: np.transpose(x, axes), _transpose_vjp,
+    lambda a, p, node: f"{a[0]}.T" if p.get("axes") is None else f"np.transpose({a[0]}, {p['axes']!r})",
+    "transpose", fresh=False)
+
+# d x[i] = scatter of g into zeros at i (repeated integer indices add up)
+getitem = primitive("getitem", lambda x, *, index: x[index],
+                    lambda F, g, out, x, *, index: (F.scatter_add(g, x, index),),
+                    lambda a, p, node: f"{a[0]}[{_render_index(p['index'])}]", "[]", fresh=False)
+scatter_add = primitive(
+    "scatter_add", lambda g, like, *, index: _scatter_add(g, like, index),
+    lambda F, g, out, x, like, *, index: (F.getitem(g, index), None),
+    lambda a, p, node: f"_scatter_add({a[0]}, {a[1]}, np.s_[{_render_index(p['index'])}])",
+    "scatter", helper="""\
+def _scatter_add(g, like, index):
+    out = np.zeros(like.shape, dtype=g.dtype)
+    np.add.at(out, index, g)  # repeated indices add up
+    return out
+""")
+
+# x[range(N), labels]: each row's entry at its label (the correct-class score)
+pick = primitive("pick", _pick, lambda F, g, out, x, labels: (F.unpick(g, x, labels), None),
+                 "{0}[np.arange(len({1})), {1}]", "pick", fresh=True)
+unpick = primitive(
+    "unpick", _unpick, lambda F, g, out, x, like, labels: (F.pick(g, labels), None, None),
+    "_unpick({0}, {1}, {2})", "unpick", helper="""\
+def _unpick(g, like, labels):
+    out = np.zeros(like.shape, dtype=g.dtype)
+    out[np.arange(len(labels)), labels] = g
+    return out
+""")
+one_hot = primitive("one_hot", _one_hot, None, "_one_hot({0}, {1})", "one_hot", helper="""\
+def _one_hot(labels, like):
+    out = np.zeros(like.shape, dtype=like.dtype)
+    out[np.arange(len(labels)), labels] = 1
+    return out
+""")
+
+
+def _concat_vjp(F, g, out, *xs, axis=0):
+    ax = norm_axes(axis, out.ndim)[0]
+    grads, start = [], 0
+    for x in xs:
+        n = x.shape[ax]
+        if n is None:
+            raise NotImplementedError("concatenate along a free (None) dimension")
+        grads.append(F.getitem(g, (slice(None),) * ax + (slice(start, start + n),)))
+        start += n
+    return tuple(grads)
+
+
+concatenate = primitive(
+    "concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), _concat_vjp,
+    lambda a, p, node: f"np.concatenate([{', '.join(a)}], axis={p.get('axis', 0)!r})", "concat")
+
+
+def _stack_vjp(F, g, out, *xs, axis=0):
+    ax = norm_axes(axis, out.ndim)[0]
+    return tuple(F.getitem(g, (slice(None),) * ax + (i,)) for i in range(len(xs)))
+
+
+stack = primitive(
+    "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
+    lambda a, p, node: f"np.stack([{', '.join(a)}], axis={p.get('axis', 0)!r})", "stack")
