@@ -16,6 +16,9 @@ _default_dtype: contextvars.ContextVar[np.dtype] = contextvars.ContextVar(
     "default_dtype", default=np.dtype(np.float32)
 )
 _anomaly: contextvars.ContextVar[bool] = contextvars.ContextVar("anomaly", default=False)
+# While a backward rule builds a graph of gradients: the node whose rule is running, so every
+# gradient node knows which forward node it came from (compiled source comments, drawings)
+backward_origin: contextvars.ContextVar = contextvars.ContextVar("backward_origin", default=None)
 
 # Read on the hot path of every op: bind the getters once.
 grad_enabled = _grad_enabled.get

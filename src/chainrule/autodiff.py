@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ._config import _grad_enabled, anomaly_enabled
+from ._config import _grad_enabled, anomaly_enabled, backward_origin
 from .core.tensor import Tensor, _to_array
 from .core.toposort import toposort
 from .errors import GraphError, ShapeError, describe
@@ -40,6 +40,19 @@ def _seed(root: Tensor, grad, symbolic: bool) -> object:
     return arr
 
 
+def _send(F, t: Tensor, gxs, grads: dict, anomaly: bool) -> None:
+    """Hand each input of ``t`` its share of the gradient; fan-out adds up."""
+    for x, gx in zip(t.inputs, gxs):
+        if gx is None or not x.requires_grad:
+            continue
+        if gx.shape != x.shape:
+            gx = F.sum_to(gx, x.shape)   # the one place broadcasting is undone
+        if anomaly:
+            _reg.check_finite(t.op, gx, t.site, "backward")
+        prev = grads.get(id(x))
+        grads[id(x)] = gx if prev is None else prev + gx
+
+
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
            retain_graph: bool, graph_mode: bool) -> dict:
     """Send gradients from ``roots`` back through the graph.
@@ -60,6 +73,8 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
         g = grads.pop(id(t), None)
         if g is None:
             continue
+        if graph_mode and getattr(g, "_origin", None) is not None and g._origin[0] == "vjp":
+            g._origin = ("grad", t, g._origin[1])   # the whole gradient of t: printed as d<t>
         if wanted is None:
             if t.op is None:
                 out[id(t)] = (t, g)
@@ -75,18 +90,14 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
                 f"  built at {describe(t.site)}")
         inputs = t.inputs
         if graph_mode:
-            gxs = t.op.vjp(F, g, t, *inputs, **t.params)
+            token = backward_origin.set(t)
+            try:
+                _send(F, t, t.op.vjp(F, g, t, *inputs, **t.params), grads, anomaly)
+            finally:
+                backward_origin.reset(token)
         else:
             gxs = t.op.vjp(F, g, t.data, *[x.data for x in inputs], **t.params)
-        for x, gx in zip(inputs, gxs):
-            if gx is None or not x.requires_grad:
-                continue
-            if gx.shape != x.shape:
-                gx = F.sum_to(gx, x.shape)
-            if anomaly:
-                _reg.check_finite(t.op, gx, t.site, "backward")
-            prev = grads.get(id(x))
-            grads[id(x)] = gx if prev is None else prev + gx
+            _send(F, t, gxs, grads, anomaly)
         if not retain_graph:
             # the graph stays readable (draw, explain) while you hold its output, but its
             # backward is spent, as in PyTorch

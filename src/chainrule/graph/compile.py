@@ -1,2 +1,429 @@
-def function(inputs, outputs, updates=None):
-    raise NotImplementedError("cr.function is being written")
+"""``cr.function``: a graph compiled to one straight-line NumPy function.
+
+The graph is flattened once into a :class:`Program`, a named list of equations (one op each:
+the form an exporter such as ONNX reads), cleaned (dead nodes never enter, common
+subexpressions are shared, constants folded, ``x * 1`` dropped) and printed one NumPy line per
+equation: forward lines, then backward lines, then the parameter updates. The printed source
+*is* what runs: it is compiled from a named pseudo-file so a traceback shows the failing line.
+"""
+from __future__ import annotations
+
+import keyword
+import linecache
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..core.tensor import Tensor, _fmt_shape
+from ..core.toposort import toposort
+from ..errors import GraphError, format_site
+from ..ops import elementwise as ew
+from ..ops.registry import Primitive
+from .evaluate import feed_value
+
+FORWARD, BACKWARD, UPDATE = 0, 1, 2
+
+
+@dataclass
+class Eqn:
+    """One line of the program: ``out = op(*ins, **params)``."""
+
+    out: str
+    op: Primitive
+    ins: list
+    params: dict
+    node: Tensor
+    phase: int = FORWARD
+    comment: str = ""
+    inplace: bool = False    # ``out`` reuses the storage of ``ins[0]`` (gradient accumulation)
+
+
+@dataclass
+class Program:
+    """A flat, named program: inputs, variables (read at call time), constants, equations,
+    outputs and in-place updates of variables."""
+
+    name: str
+    inputs: list                       # placeholder var names, in call order
+    variables: list                    # (var name, Variable tensor)
+    constants: dict                    # name -> ndarray, emitted at module level
+    eqns: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)    # var names or literals
+    updates: list = field(default_factory=list)    # (variable var name, value var name, how)
+
+
+_counter = [0]
+
+
+def _ident(name: Optional[str], fallback: str) -> str:
+    s = re.sub(r"\W", "_", name or "").strip("_")
+    if not s:
+        s = fallback
+    if s[0].isdigit():
+        s = "p_" + s
+    if keyword.iskeyword(s) or s in ("np",):
+        s += "_"
+    return s
+
+
+def _literal(arr: np.ndarray) -> Optional[str]:
+    """A Python literal for a 0-d constant (weakly typed, as the lifted scalar was), or None."""
+    if arr.ndim != 0:
+        return None
+    v = arr.item()
+    if isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        if arr.dtype == np.float32:   # 0.1 lifted to float32 prints as 0.1, not 0.10000000149
+            v = float(str(np.float32(v)))
+        if np.isnan(v):
+            return "np.nan"
+        if np.isinf(v):
+            return "np.inf" if v > 0 else "-np.inf"
+        return repr(v)
+    return None
+
+
+def _param_key(params: dict) -> tuple:
+    items = []
+    for k, v in sorted(params.items()):
+        if isinstance(v, np.ndarray):
+            items.append((k, v.dtype.str, v.shape, v.tobytes()))
+        elif isinstance(v, (int, float, str, bool, type(None), tuple, np.dtype)):
+            items.append((k, repr(v)))
+        else:
+            items.append((k, id(v)))
+    return tuple(items)
+
+
+class _Builder:
+    def __init__(self, inputs: Sequence[Tensor], name: str):
+        self.name = name
+        self.names: dict[int, str] = {}       # id(tensor) -> var name or literal
+        self.taken: set = {"np", name}
+        self.prog = Program(name, [], [], {})
+        self.cse: dict = {}
+        self.consts: dict[int, np.ndarray] = {}   # id(tensor) -> folded value
+        self.phase: dict[int, int] = {}
+        self.counts: dict[str, int] = {}
+        for i, ph in enumerate(inputs):
+            if not isinstance(ph, Tensor) or not ph.is_placeholder:
+                raise GraphError(f"cr.function inputs must be placeholders; input {i} is "
+                                 f"{ph._describe() if isinstance(ph, Tensor) else type(ph).__name__}")
+            n = self.fresh(_ident(ph.name, f"x{i}"))
+            self.names[id(ph)] = n
+            self.phase[id(ph)] = FORWARD
+            self.prog.inputs.append(n)
+
+    def fresh(self, base: str) -> str:
+        n = base
+        k = self.counts.get(base, 0)
+        while n in self.taken:
+            k += 1
+            n = f"{base}_{k}"
+        self.counts[base] = k
+        self.taken.add(n)
+        return n
+
+    def var_name(self, t: Tensor) -> str:
+        origin = getattr(t, "_origin", None)
+        if t.name:
+            return self.fresh(_ident(t.name, "t"))
+        if origin is not None and origin[0] == "grad":
+            of = origin[1]
+            base = self.names.get(id(of)) or _ident(of.name, of.op.name if of.op else "x")
+            return self.fresh("d" + base if base.isidentifier() else "d_" + of.op.name)
+        return self.fresh(t.op.name if origin is None else "g_" + t.op.name)
+
+    def leaf(self, t: Tensor) -> str:
+        if t.data is None:
+            raise GraphError(f"placeholder '{t.name or '?'}' of shape {_fmt_shape(t._shape)} is "
+                             f"needed by the outputs but is not among cr.function's inputs\n"
+                             f"  made at {format_site(t.site)}")
+        if t.requires_grad:      # a Variable: a keyword parameter, read at call time
+            n = self.fresh(_ident(t.name, f"var{len(self.prog.variables)}"))
+            self.prog.variables.append((n, t))
+            self.phase[id(t)] = FORWARD
+            return n
+        self.consts[id(t)] = t.data
+        return self.constant(t.data)
+
+    def constant(self, arr: np.ndarray) -> str:
+        lit = _literal(arr)
+        if lit is not None:
+            return lit
+        for n, v in self.prog.constants.items():
+            if v is arr:
+                return n
+        n = self.fresh(f"_c{len(self.prog.constants)}")
+        self.prog.constants[n] = arr
+        return n
+
+
+def _own_phase(t: Tensor) -> int:
+    return BACKWARD if getattr(t, "_origin", None) is not None else FORWARD
+
+
+def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
+                  updates: Sequence = (), name: str = "f") -> Program:
+    """Flatten the graph between ``inputs`` and ``outputs`` (and update values) into a Program."""
+    b = _Builder(inputs, name)
+    roots = list(outputs) + [v for _, v in updates]
+    for t in toposort(roots):
+        if id(t) in b.names:
+            continue
+        if t.op is None:
+            b.names[id(t)] = b.leaf(t)
+            continue
+        if t.inputs is None:
+            raise GraphError(f"{t._describe()} has been released and cannot be compiled")
+        ins = [b.names[id(x)] for x in t.inputs]
+        # constant folding: every input known now
+        if all(id(x) in b.consts for x in t.inputs) and t.op.name not in ("function",):
+            val = np.asarray(t.op.impl(*[b.consts[id(x)] for x in t.inputs], **t.params))
+            b.consts[id(t)] = val
+            b.names[id(t)] = b.constant(val)
+            continue
+        # algebra that costs a NumPy call and changes nothing: x * 1, 1 * x, x + 0, x - 0
+        alias = _identity(t, b)
+        if alias is not None:
+            b.names[id(t)] = alias
+            continue
+        key = (t.op.name, tuple(ins), _param_key(t.params))
+        if key in b.cse:
+            b.names[id(t)] = b.cse[key]
+            continue
+        phase = max([_own_phase(t)] + [b.phase.get(id(x), FORWARD) for x in t.inputs])
+        if phase == BACKWARD and _own_phase(t) == FORWARD:
+            phase = UPDATE          # built from gradients after the backward pass: an update
+        out = b.var_name(t)
+        eq = Eqn(out, t.op, ins, t.params, t, phase)
+        eq.comment = _comment(t)
+        b.prog.eqns.append(eq)
+        b.names[id(t)] = out
+        b.cse[key] = out
+        b.phase[id(t)] = phase
+    b.prog.eqns.sort(key=lambda e: e.phase)     # stable: topological within a phase
+    _accumulate_in_place(b.prog, [b.names[id(o)] for o in roots])
+    b.prog.outputs = [b.names[id(o)] for o in outputs]
+    var_of = {id(t): n for n, t in b.prog.variables}
+    for var, value in updates:
+        if not isinstance(var, Tensor) or not var.is_leaf or var.data is None:
+            raise GraphError("cr.function updates must be (Variable, new value) pairs")
+        if None not in value.shape and tuple(value.shape) != tuple(var.shape):
+            raise GraphError(f"update of {var._describe()} with a value of shape "
+                             f"{_fmt_shape(value.shape)}")
+        if id(var) not in var_of:
+            var_of[id(var)] = b.leaf(var)
+        b.prog.updates.append((var_of[id(var)], b.names[id(value)]))
+    return b.prog
+
+
+def _identity(t: Tensor, b: _Builder) -> Optional[str]:
+    op = t.op
+    if op not in (ew.mul, ew.add, ew.sub, ew.div):
+        return None
+    x, y = t.inputs
+    one = (op is ew.mul or op is ew.div)
+    for keep, other, ok in ((x, y, True), (y, x, op in (ew.mul, ew.add))):
+        if not ok or id(other) not in b.consts:
+            continue
+        c = b.consts[id(other)]
+        if c.ndim == 0 and c.item() == (1 if one else 0) and keep.shape == t.shape \
+                and keep.dtype == t.dtype:
+            return b.names[id(keep)]
+    return None
+
+
+def _comment(t: Tensor) -> str:
+    origin = getattr(t, "_origin", None)
+    if origin is not None:            # ("vjp", gate) or ("grad", of, gate)
+        gate = origin[-1]
+        return f"{gate.op.name} backward"
+    if not t.site:
+        return ""
+    code, line = t.site
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{line}"
+
+
+def _accumulate_in_place(prog: Program, protected: list) -> None:
+    """Fan-out gradients add up into the first one's own storage: ``dx += g``.
+
+    Only where that storage is a fresh array (not a view of something else), read by this add
+    alone, and already of the sum's shape and dtype.
+    """
+    made_by = {e.out: e for e in prog.eqns}
+    consumers: dict[str, int] = {}
+    for e in prog.eqns:
+        for n in e.ins:
+            consumers[n] = consumers.get(n, 0) + 1
+    keep = set(protected)
+    for e in prog.eqns:
+        if e.op is not ew.add or e.phase != BACKWARD or e.ins[0] == e.ins[1]:
+            continue
+        a = made_by.get(e.ins[0])
+        if a is None or not a.op.fresh or a.phase != BACKWARD or consumers.get(a.out) != 1 \
+                or a.out in keep:
+            continue
+        x, y = e.node.inputs
+        if not (tuple(x.shape) == tuple(y.shape) == tuple(e.node.shape)) \
+                or x.dtype != e.node.dtype:
+            continue
+        e.inplace = True
+
+
+def _render(e: Eqn) -> str:
+    code = e.op.code
+    if callable(code):
+        return code(e.ins, e.params, e.node)
+    shown = {k: (repr(v) if not isinstance(v, np.dtype) else f"np.{v.name}")
+             for k, v in e.params.items()}
+    return code.format(*e.ins, **shown)
+
+
+_SECTION = {FORWARD: "# forward", BACKWARD: "# backward", UPDATE: "# update"}
+
+
+def to_source(prog: Program) -> tuple[str, list]:
+    """The program as standalone NumPy source, and the helper primitives it uses."""
+    lines = ["import numpy as np", ""]
+    helpers = []
+    for e in prog.eqns:
+        if e.op.helper and e.op.helper not in helpers:
+            helpers.append(e.op.helper)
+    for h in helpers:
+        lines += [h.rstrip(), "", ""]
+    for n, v in prog.constants.items():
+        lines.append(f"{n} = np.array({v.tolist()!r}, dtype=np.{v.dtype.name})")
+    if prog.constants:
+        lines += ["", ""]
+    params = ", ".join(prog.inputs)
+    if prog.variables:
+        params += (", " if params else "") + "*, " + ", ".join(n for n, _ in prog.variables)
+    lines.append(f"def {prog.name}({params}):")
+    body = []
+    phase = None
+    renamed: dict[str, str] = {}
+    # ``W[...] = W - step`` becomes ``W -= step`` when nothing else reads the difference
+    readers: dict[str, int] = {}
+    for e in prog.eqns:
+        for n in e.ins:
+            readers[n] = readers.get(n, 0) + 1
+    for _, value in prog.updates:
+        readers[value] = readers.get(value, 0) + 1
+    made_by = {e.out: e for e in prog.eqns}
+    in_place: dict[str, str] = {}     # update value -> the step subtracted in place
+    for var, value in prog.updates:
+        e = made_by.get(value)
+        if e is not None and e.op is ew.sub and e.ins[0] == var and readers[value] == 1 \
+                and value not in prog.outputs:
+            in_place[value] = e.ins[1]
+
+    def ref(n: str) -> str:
+        return renamed.get(n, n)
+
+    # a single-use transpose is a view: print it where it is used, ``relu.T @ dz``
+    inline = {e.out: _render(Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node))
+              for e in prog.eqns
+              if e.op.name == "transpose" and readers.get(e.out) == 1 and e.out not in prog.outputs
+              and e.ins[0].isidentifier()}
+    for n, text in inline.items():
+        renamed[n] = text
+    for e in prog.eqns:
+        if e.out in in_place or e.out in inline:
+            continue
+        if e.phase != phase:
+            phase = e.phase
+            body.append(_SECTION[phase])
+        e2 = Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node, e.phase)
+        if e.inplace:
+            acc, other = e2.ins
+            body.append(f"{acc} += {other}".ljust(40) + f"  # {e.comment}".rstrip())
+            renamed[e.out] = acc
+            continue
+        line = f"{e.out} = {_render(e2)}"
+        body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
+    if prog.updates:
+        body.append("# update the variables in place")
+        for var, value in prog.updates:
+            if value in in_place:
+                body.append(f"{var} -= {ref(in_place[value])}")
+            else:
+                body.append(f"{var}[...] = {ref(value)}")
+    outs = [ref(n) for n in prog.outputs]
+    body.append("return " + ", ".join(outs) if outs else "return None")
+    lines += ["    " + ln for ln in body]
+    return "\n".join(lines) + "\n", helpers
+
+
+class CompiledFunction:
+    """A graph compiled to flat NumPy; call it with arrays for the input placeholders.
+
+    ``source`` is the code that runs; ``program`` its equations.
+    """
+
+    def __init__(self, inputs: Sequence[Tensor], outputs, updates=(), name: str = "f"):
+        self.single = isinstance(outputs, Tensor)
+        outs = [outputs] if self.single else list(outputs)
+        for o in outs:
+            if not isinstance(o, Tensor):
+                raise TypeError(f"cr.function outputs must be tensors, got {type(o).__name__}")
+        self.inputs = list(inputs)
+        self.program = build_program(self.inputs, outs, list(updates or ()), name)
+        self.source, _ = to_source(self.program)
+        _counter[0] += 1
+        filename = f"<chainrule-compiled-{_counter[0]}:{name}>"
+        linecache.cache[filename] = (len(self.source), None, self.source.splitlines(True),
+                                     filename)
+        namespace: dict = {}
+        exec(compile(self.source, filename, "exec"), namespace)
+        self._fn = namespace[name]
+        self._variables = [(n, t) for n, t in self.program.variables]
+        self._checks = [(ph, ph._dtype, ph._shape) for ph in self.inputs]
+
+    def __call__(self, *arrays):
+        if len(arrays) != len(self._checks):
+            names = ", ".join(ph.name or "?" for ph in self.inputs)
+            raise GraphError(f"compiled function takes {len(self._checks)} inputs ({names}), "
+                             f"got {len(arrays)}")
+        args = []
+        for (ph, dtype, shape), a in zip(self._checks, arrays):
+            if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != len(shape) or any(
+                    d is not None and d != n for d, n in zip(shape, a.shape)):
+                a = feed_value(ph, a)
+            args.append(a)
+        out = self._fn(*args, **{n: t.data for n, t in self._variables})
+        if self.single:
+            return np.asarray(out)
+        n = len(self.program.outputs)
+        return [] if n == 0 else [np.asarray(out)] if n == 1 else [np.asarray(o) for o in out]
+
+    def __repr__(self) -> str:
+        return f"<compiled {self.program.name}: {len(self.program.eqns)} lines>"
+
+
+def function(inputs, outputs, updates=None, *, name: str = "f") -> CompiledFunction:
+    """Compile the graph from placeholders ``inputs`` to ``outputs`` into flat NumPy code.
+
+    ``updates`` is a list of ``(variable, new_value)`` pairs: after computing the outputs, the
+    compiled code writes each new value into its variable's array in place (all new values
+    are computed from the old ones first). This is how a training step compiles.
+
+    >>> import chainrule as cr, numpy as np
+    >>> x = cr.placeholder((None, 2), name="x")
+    >>> w = cr.Variable([[1.0], [2.0]], name="w")
+    >>> loss = ((x @ w) ** 2).mean()
+    >>> (dw,) = cr.grad(loss, [w])
+    >>> step = cr.function([x], loss, updates=[(w, w - 0.1 * dw)])
+    >>> float(step(np.array([[1.0, 0.0]], dtype=np.float32)))
+    1.0
+    >>> w.numpy().ravel().tolist()
+    [0.800000011920929, 2.0]
+    """
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    return CompiledFunction(list(inputs), outputs, updates or (), name)

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .._config import anomaly_enabled, grad_enabled
+from .._config import anomaly_enabled, backward_origin, grad_enabled
 from ..core.tensor import Tensor, _fmt_shape
 from ..errors import GraphError, ShapeError, capture_site, describe
 
@@ -133,6 +133,9 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         t.inputs = xs
         t.params = params
         t.site = capture_site()
+        origin = backward_origin.get()
+        if origin is not None:            # built by a backward rule (create_graph)
+            t._origin = ("vjp", origin)
     else:
         t.requires_grad = False
         t.op = None
@@ -175,6 +178,8 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     t.inputs = xs
     t.params = params
     t.site = site
+    origin = backward_origin.get()
+    t._origin = None if origin is None else ("vjp", origin)
     return t
 
 

@@ -41,9 +41,18 @@ def _transpose_vjp(F, g, out, x, *, axes=None):
     return (F.transpose(g, None if axes is None else tuple(np.argsort(axes).tolist())),)
 
 
+def _transpose_code(x: str, axes) -> str:
+    if axes is None or tuple(axes) == tuple(range(len(axes)))[::-1]:
+        return f"{x}.T"
+    n = len(axes)
+    if n >= 2 and tuple(axes) == tuple(range(n - 2)) + (n - 1, n - 2):
+        return f"np.swapaxes({x}, -1, -2)"
+    return f"np.transpose({x}, {tuple(axes)!r})"
+
+
 transpose = primitive(
     "transpose", lambda x, *, axes=None: np.transpose(x, axes), _transpose_vjp,
-    lambda a, p, node: f"{a[0]}.T" if p.get("axes") is None else f"np.transpose({a[0]}, {p['axes']!r})",
+    lambda a, p, node: _transpose_code(a[0], p.get("axes")),
     "transpose", fresh=False)
 
 # d x[i] = scatter of g into zeros at i (repeated integer indices add up)
