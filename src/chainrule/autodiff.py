@@ -17,10 +17,6 @@ from .ops import registry as _reg
 from .ops.namespace import A, T
 
 
-def _walk_grad(t: Tensor) -> bool:
-    return t.requires_grad
-
-
 def _seed(root: Tensor, grad, symbolic: bool) -> object:
     """The gradient that starts the sweep: 1 for a one-element output, else given."""
     if grad is None:
@@ -68,7 +64,7 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
         prev = grads.get(id(r))
         grads[id(r)] = s if prev is None else prev + s
     out: dict[int, object] = {}
-    order = toposort(roots, _walk_grad)
+    order = toposort(roots, grad_only=True)
     for t in reversed(order):
         g = grads.pop(id(t), None)
         if g is None:
@@ -96,8 +92,24 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
             finally:
                 backward_origin.reset(token)
         else:
-            gxs = t.op.vjp(F, g, t.data, *[x.data for x in inputs], **t.params)
-            _send(F, t, gxs, grads, anomaly)
+            vjp = t.op.vjp
+            params = t.params
+            if len(inputs) == 1:
+                x = inputs[0]
+                gx = vjp(F, g, t.data, x.data, **params)[0] if params else \
+                    vjp(F, g, t.data, x.data)[0]
+                if x.requires_grad and gx is not None:   # the common unary case, inlined
+                    if gx.shape != x.data.shape:
+                        gx = F.sum_to(gx, x.data.shape)
+                    if anomaly:
+                        _reg.check_finite(t.op, gx, t.site, "backward")
+                    prev = grads.get(id(x))
+                    grads[id(x)] = gx if prev is None else prev + gx
+            else:
+                datas = [x.data for x in inputs]
+                gxs = vjp(F, g, t.data, *datas, **params) if params else \
+                    vjp(F, g, t.data, *datas)
+                _send(F, t, gxs, grads, anomaly)
         if not retain_graph:
             # the graph stays readable (draw, explain) while you hold its output, but its
             # backward is spent, as in PyTorch

@@ -29,30 +29,43 @@ class GradcheckError(ChainruleError):
     """Analytic and numerical gradients disagree."""
 
 
-# A site is (code object, line number) of the innermost frame outside this package: two
-# references and no formatting, so capturing it on every recorded op stays cheap. Holding the
-# frame itself would keep every local of the user's function alive as long as the graph.
+# A site is (code object, bytecode offset) of the innermost frame outside this package: two
+# references and no work, so capturing it on every recorded op stays cheap (the line number is
+# worked out from the offset only when an error or a drawing asks). Holding the frame itself
+# would keep every local of the user's function alive as long as the graph.
 Site = tuple  # (CodeType, int) or ()
+_getframe = sys._getframe
 
 
 def capture_site() -> Site:
-    """The user's frame that is building a node, as ``(code, lineno)``."""
-    f = sys._getframe(2)
+    """The user's frame that is building a node, as ``(code, bytecode offset)``."""
+    f = _getframe(2)
     pkg = _PKG_DIR
     while f is not None:
         code = f.f_code
         if not code.co_filename.startswith(pkg):
-            return (code, f.f_lineno)
+            return (code, f.f_lasti)
         f = f.f_back
     return ()
+
+
+def site_lineno(site: Site) -> int:
+    """The line number of a captured site (0 if unknown)."""
+    if not site:
+        return 0
+    code, lasti = site
+    for start, end, line in code.co_lines():
+        if start <= lasti < end and line is not None:
+            return line
+    return code.co_firstlineno
 
 
 def format_site(site: Site) -> str:
     """``file:line in function`` for a captured site, or a placeholder."""
     if not site:
         return "<unknown>"
-    code, line = site
-    return f"{code.co_filename}:{line} in {code.co_name}"
+    code = site[0]
+    return f"{code.co_filename}:{site_lineno(site)} in {code.co_name}"
 
 
 def site_line(site: Site) -> str:
@@ -61,7 +74,7 @@ def site_line(site: Site) -> str:
         return ""
     import linecache
 
-    return linecache.getline(site[0].co_filename, site[1]).strip()
+    return linecache.getline(site[0].co_filename, site_lineno(site)).strip()
 
 
 def describe(site: Site) -> str:

@@ -1,38 +1,40 @@
 """The one topological sort every pass uses: iterative, so a million-node chain is fine."""
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Iterable
 
 from ..errors import GraphError
 
 
-def toposort(roots: Iterable, follow: Optional[Callable] = None) -> list:
+def toposort(roots: Iterable, grad_only: bool = False) -> list:
     """Tensors reachable from ``roots``, each after every tensor it was computed from.
 
-    ``follow(t)`` says whether to walk into ``t``'s inputs (default: always). Depth-first with
-    an explicit stack instead of recursion; a cycle (only possible if someone rewired
+    With ``grad_only`` the walk enters only tensors that require grad (the backward pass has
+    nothing to do elsewhere). Depth-first with an explicit stack instead of recursion; a node
+    stays on the stack until its inputs are done. A cycle (only possible if someone rewired
     ``inputs`` by hand) raises :class:`GraphError` instead of looping.
     """
     order: list = []
-    state: dict[int, int] = {}   # id -> 1 open (on the current path), 2 done
-    stack = [(r, False) for r in roots]
+    state: dict[int, int] = {}   # id -> 1 open (its inputs are being walked), 2 done
+    stack = list(roots)
+    get = state.get
     while stack:
-        t, closing = stack.pop()
+        t = stack[-1]
         tid = id(t)
-        if closing:
+        s = get(tid)
+        if s is None:
+            state[tid] = 1
+            inputs = t.inputs
+            if inputs and (not grad_only or t.requires_grad):
+                for x in inputs:
+                    xs = get(id(x))
+                    if xs is None:
+                        stack.append(x)
+                    elif xs == 1:
+                        raise GraphError(f"the graph has a cycle through {x._describe()}")
+            continue
+        stack.pop()
+        if s == 1:
             state[tid] = 2
             order.append(t)
-            continue
-        s = state.get(tid)
-        if s == 2:
-            continue
-        if s == 1:
-            raise GraphError(f"the graph has a cycle through {t._describe()}")
-        state[tid] = 1
-        stack.append((t, True))
-        inputs = t.inputs
-        if inputs and (follow is None or follow(t)):
-            for x in inputs:
-                if state.get(id(x)) != 2:
-                    stack.append((x, False))
     return order

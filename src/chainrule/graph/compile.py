@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.tensor import Tensor, _fmt_shape
 from ..core.toposort import toposort
-from ..errors import GraphError, format_site
+from ..errors import GraphError, format_site, site_lineno
 from ..ops import elementwise as ew
 from ..ops.registry import Primitive
 from .evaluate import feed_value
@@ -108,7 +108,6 @@ class _Builder:
         self.prog = Program(name, [], [], {})
         self.cse: dict = {}
         self.consts: dict[int, np.ndarray] = {}   # id(tensor) -> folded value
-        self.phase: dict[int, int] = {}
         self.counts: dict[str, int] = {}
         for i, ph in enumerate(inputs):
             if not isinstance(ph, Tensor) or not ph.is_placeholder:
@@ -116,7 +115,6 @@ class _Builder:
                                  f"{ph._describe() if isinstance(ph, Tensor) else type(ph).__name__}")
             n = self.fresh(_ident(ph.name, f"x{i}"))
             self.names[id(ph)] = n
-            self.phase[id(ph)] = FORWARD
             self.prog.inputs.append(n)
 
     def fresh(self, base: str) -> str:
@@ -147,7 +145,6 @@ class _Builder:
         if t.requires_grad:      # a Variable: a keyword parameter, read at call time
             n = self.fresh(_ident(t.name, f"var{len(self.prog.variables)}"))
             self.prog.variables.append((n, t))
-            self.phase[id(t)] = FORWARD
             return n
         self.consts[id(t)] = t.data
         return self.constant(t.data)
@@ -194,19 +191,27 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
             b.names[id(t)] = alias
             continue
         key = (t.op.name, tuple(ins), _param_key(t.params))
-        if key in b.cse:
-            b.names[id(t)] = b.cse[key]
+        if key in b.cse:      # the same op on the same inputs: computed once, where first needed
+            shared = b.cse[key]
+            shared.phase = min(shared.phase, _own_phase(t))
+            b.names[id(t)] = shared.out
             continue
-        phase = max([_own_phase(t)] + [b.phase.get(id(x), FORWARD) for x in t.inputs])
-        if phase == BACKWARD and _own_phase(t) == FORWARD:
-            phase = UPDATE          # built from gradients after the backward pass: an update
         out = b.var_name(t)
-        eq = Eqn(out, t.op, ins, t.params, t, phase)
+        eq = Eqn(out, t.op, ins, t.params, t, _own_phase(t))
         eq.comment = _comment(t)
         b.prog.eqns.append(eq)
         b.names[id(t)] = out
-        b.cse[key] = out
-        b.phase[id(t)] = phase
+        b.cse[key] = eq
+    # each line goes in the earliest section its inputs allow: forward, backward, then what is
+    # computed from gradients outside any backward rule (parameter updates)
+    phase_of: dict[str, int] = {}
+    for e in b.prog.eqns:
+        after = max([phase_of.get(n, FORWARD) for n in e.ins], default=FORWARD)
+        if e.phase == FORWARD and after >= BACKWARD:
+            e.phase = UPDATE
+        else:
+            e.phase = max(e.phase, after)
+        phase_of[e.out] = e.phase
     b.prog.eqns.sort(key=lambda e: e.phase)     # stable: topological within a phase
     _accumulate_in_place(b.prog, [b.names[id(o)] for o in roots])
     b.prog.outputs = [b.names[id(o)] for o in outputs]
@@ -246,8 +251,7 @@ def _comment(t: Tensor) -> str:
         return f"{gate.op.name} backward"
     if not t.site:
         return ""
-    code, line = t.site
-    return f"{code.co_filename.rsplit('/', 1)[-1]}:{line}"
+    return f"{t.site[0].co_filename.rsplit('/', 1)[-1]}:{site_lineno(t.site)}"
 
 
 def _accumulate_in_place(prog: Program, protected: list) -> None:

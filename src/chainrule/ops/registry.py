@@ -104,33 +104,32 @@ def _const(arr: np.ndarray) -> Tensor:
 def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
     """Run ``prim`` on ``args`` and, if anything needs a gradient, record it.
 
-    This is the hot path of eager mode: keep it lean.
+    This is the hot path of eager mode, written for speed: no generators, no ``**{}``, no
+    attribute set that a reader can do without.
     """
-    xs = args
-    for a in args:
-        if type(a) is not Tensor:
-            xs = _lift_all(args)
-            break
     datas = []
-    for x in xs:
-        d = x.data
+    needs = False
+    for a in args:
+        if type(a) is not Tensor:       # a Python scalar or array-like operand
+            return apply(prim, _lift_all(args), params)
+        d = a.data
         if d is None:
-            return _apply_symbolic(prim, xs, params)
+            return _apply_symbolic(prim, args, params)
         datas.append(d)
+        if a.requires_grad:
+            needs = True
     try:
-        out = prim.impl(*datas, **params)
+        out = prim.impl(*datas, **params) if params else prim.impl(*datas)
     except (ValueError, IndexError, TypeError) as e:
-        raise _op_error(prim, xs, params, e, capture_site()) from None
-    t = Tensor.__new__(Tensor)
+        raise _op_error(prim, args, params, e, capture_site()) from None
+    t = _new(Tensor)
     t.data = out
     t.grad = None
     t.name = None
-    t._shape = None
-    t._dtype = None
-    if grad_enabled() and prim.vjp is not None and any(x.requires_grad for x in xs):
+    if needs and prim.vjp is not None and grad_enabled():
         t.requires_grad = True
         t.op = prim
-        t.inputs = xs
+        t.inputs = args
         t.params = params
         t.site = capture_site()
         origin = backward_origin.get()
@@ -147,6 +146,9 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
     return t
 
 
+_new = Tensor.__new__
+
+
 def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     """Record ``prim`` on symbolic inputs, inferring the result's shape at build time.
 
@@ -155,6 +157,8 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     one that stays put is fixed, and a mismatch raises here, at the line that built it.
     """
     site = capture_site()
+    if any(type(x) is not Tensor for x in xs):
+        xs = _lift_all(xs)
     results = []
     for n in (2, 3):
         dummies = [_dummy(x, n) for x in xs]
