@@ -43,7 +43,7 @@ def _flatten(state: Mapping[str, Any], path: tuple[str, ...], arrays: dict, path
             name = ".".join(here)
             if name in arrays or name == _META_KEY:
                 name = f"{name}#{len(arrays)}"
-            arrays[name] = np.ascontiguousarray(value)
+            arrays[name] = value
             paths[name] = list(here)
             continue
         if isinstance(value, np.generic):
