@@ -74,7 +74,9 @@ class DataLoader:
         n = len(self.X)
         order = self.rng.permutation(n) if self.shuffle else np.arange(n)
         for b in range(self._batch, len(self)):
-            self._batch = b
+            # Counted when handed out: a checkpoint taken after the step on this batch
+            # must not replay it.
+            self._batch = b + 1
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             yield self.X[idx], self.y[idx]
         self._batch = 0
@@ -83,9 +85,9 @@ class DataLoader:
     def state_dict(self) -> dict[str, Any]:
         """The generator state and position: ``{"rng": ..., "batch": ...}``.
 
-        Taken inside an epoch, ``batch`` counts the batches whose training step finished
-        (the batch being processed is not counted), and ``rng`` is the state the epoch's
-        permutation was drawn from.
+        Taken inside an epoch, ``batch`` counts the batches handed out so far (take it after
+        the step on the last one), and ``rng`` is the state the epoch's permutation was drawn
+        from; iterating after ``load_state_dict`` continues with the next batch.
         """
         if self._epoch_state is None:
             return {"rng": copy.deepcopy(self.rng.bit_generator.state), "batch": 0}
