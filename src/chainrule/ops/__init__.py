@@ -97,7 +97,7 @@ def astype(x, dtype) -> Tensor:
 
 # -- the op namespace of backward rules on tensors (see namespace.py) ------------------------
 T.__dict__.update(
-    exp=ew.exp, log=ew.log, sqrt=ew.sqrt, tanh=ew.tanh, sign=ew.sign, where=ew.where,
+    exp=ew.exp, log=ew.log, clip=lambda x, lo, hi: ew.clip(x, lo=lo, hi=hi), sqrt=ew.sqrt, tanh=ew.tanh, sign=ew.sign, where=ew.where,
     sum=lambda x, axis=None, keepdims=False: red.sum(x, axis=axis, keepdims=keepdims),
     expand_dims=lambda x, axis: sh.expand_dims(x, axis=axis),
     broadcast_like=red.broadcast_like,

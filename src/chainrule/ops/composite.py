@@ -62,3 +62,26 @@ def _cross_entropy(logits, labels, reduction):
         return nll.mean()
     return nll.sum() if reduction == "sum" else nll
 """, expand=None)
+
+
+def _bce(p, t):
+    # PyTorch clamps each log at -100 so that p = 0 or 1 gives a large finite loss, not inf
+    with np.errstate(divide="ignore"):
+        return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log1p(-p), -100.0))
+
+
+def _bce_vjp(F, g, out, p, t):
+    # d/dp = (p - t) / (p (1 - p)), the denominator kept >= 1e-12 as in PyTorch;
+    # d/dt = log(1 - p) - log(p)
+    gp = g * (p - t) / F.clip(p * (1 - p), 1e-12, None)
+    gt = g * (F.log(1 - p) - F.log(p))
+    return gp, gt
+
+
+# elementwise binary cross-entropy of probabilities: one gate, for the clamps and a gradient
+# that reads as the textbook's (p - t) / (p (1 - p))
+binary_cross_entropy = primitive(
+    "binary_cross_entropy", _bce, _bce_vjp, "_bce({0}, {1})", "bce", helper="""\
+def _bce(p, t):
+    return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log1p(-p), -100.0))
+""")

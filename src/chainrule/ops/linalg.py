@@ -12,12 +12,14 @@ def _matmul_vjp(F, g, out, x, y):
     if x.ndim == 1 and y.ndim == 1:          # dot product
         return g * y, g * x
     if x.ndim == 1:                          # (k,) @ (..., k, n) -> (..., n)
-        gx = F.matmul(F.expand_dims(g, -2), F.mT(y))          # (..., 1, k)
+        gx = F.matmul(y, g) if y.ndim == 2 else \
+            F.matmul(F.expand_dims(g, -2), F.mT(y))           # (..., 1, k), summed to (k,)
         gy = F.expand_dims(x, -1) * F.expand_dims(g, -2)      # (..., k, n)
         return gx, gy
     if y.ndim == 1:                          # (..., m, k) @ (k,) -> (..., m)
         gx = F.expand_dims(g, -1) * y                         # (..., m, k)
-        gy = F.expand_dims(g, -1) * x                         # summed to (k,) by the engine
+        gy = F.matmul(F.mT(x), g) if x.ndim == 2 else \
+            F.expand_dims(g, -1) * x                          # summed to (k,) by the engine
         return gx, gy
     return F.matmul(g, F.mT(y)), F.matmul(F.mT(x), g)
 

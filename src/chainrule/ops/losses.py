@@ -53,10 +53,7 @@ def binary_cross_entropy(prob, target, reduction: str = "mean") -> Tensor:
     0.6931
     """
     _check_reduction(reduction)
-    log_p = ew.maximum(ew.log(prob), -100.0)
-    log_q = ew.maximum(ew.log(ew.sub(1.0, prob)), -100.0)
-    per = ew.neg(ew.add(ew.mul(target, log_p), ew.mul(ew.sub(1.0, target), log_q)))
-    return _reduce(per, reduction)
+    return _reduce(composite.binary_cross_entropy(prob, target), reduction)
 
 
 def cross_entropy(logits, labels, reduction: str = "mean") -> Tensor:

@@ -87,7 +87,7 @@ class _Namespace:
 
 # NumPy on arrays: the eager backward.
 A = _Namespace(
-    exp=np.exp, log=np.log, sqrt=np.sqrt, tanh=np.tanh, sign=np.sign, where=np.where,
+    exp=np.exp, log=np.log, clip=np.clip, sqrt=np.sqrt, tanh=np.tanh, sign=np.sign, where=np.where,
     sum=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
     expand_dims=np.expand_dims,
     broadcast_like=lambda x, like: np.broadcast_to(x, like.shape),

@@ -18,8 +18,8 @@ def _kw(axis, keepdims) -> str:
 
 def _kept(F, g, x, axis, keepdims):
     """The upstream gradient with the reduced axes put back as size-1 axes."""
-    if keepdims or x.ndim == 0:
-        return g
+    if keepdims or x.ndim == 0 or axis is None:
+        return g      # a full reduction's 0-d gradient broadcasts as it is
     return F.expand_dims(g, norm_axes(axis, x.ndim))
 
 
