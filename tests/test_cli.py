@@ -1,8 +1,10 @@
 """CLI end to end on a small 2-D problem: artifacts, eval, graph, Ctrl-C and resume."""
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +102,8 @@ def test_sigint_in_a_subprocess_saves_and_exits_cleanly(tmp_path):
         for _ in range(600):
             if (out / "checkpoint.npz").exists() or proc.poll() is not None:
                 break
-            import time
             time.sleep(0.05)
-        proc.send_signal(__import__("signal").SIGINT)
+        proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -110,3 +111,19 @@ def test_sigint_in_a_subprocess_saves_and_exits_cleanly(tmp_path):
     assert proc.returncode == 130, stderr
     assert "checkpoint saved" in stdout and "Traceback" not in stderr
     assert cr.load(out / "checkpoint.npz")["epoch"] >= 1
+
+
+def test_hinge_sgd_and_missing_scikit_learn_fallback(tmp_path, monkeypatch, capsys):
+    import chainrule.cli.training as training
+    real_find_spec = training.importlib.util.find_spec
+    monkeypatch.setattr(training.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "sklearn" else real_find_spec(name, *a))
+    out = tmp_path / "run"
+    assert main(["train", "--loss", "hinge", "--optimizer", "sgd", "--momentum", "0.9",
+                 "--lr", "0.05", "--epochs", "3", "--eager", "--no-progress",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "pip install scikit-learn" in printed and "spiral" in printed
+    state = cr.load(out / "checkpoint.npz")
+    assert state["config"]["dataset"] == "spiral" and state["config"]["loss"] == "hinge"
+    assert (out / "decision_boundary.png").stat().st_size > 0
