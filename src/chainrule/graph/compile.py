@@ -213,6 +213,7 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
             e.phase = max(e.phase, after)
         phase_of[e.out] = e.phase
     b.prog.eqns.sort(key=lambda e: e.phase)     # stable: topological within a phase
+    _drop_implicit_broadcasts(b.prog, [b.names[id(o)] for o in roots])
     _accumulate_in_place(b.prog, [b.names[id(o)] for o in roots])
     b.prog.outputs = [b.names[id(o)] for o in outputs]
     var_of = {id(t): n for n, t in b.prog.variables}
@@ -252,6 +253,34 @@ def _comment(t: Tensor) -> str:
     if not t.site:
         return ""
     return f"{t.site[0].co_filename.rsplit('/', 1)[-1]}:{site_lineno(t.site)}"
+
+
+_BROADCASTING = {"add", "sub", "mul", "div"}
+
+
+def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
+    """``gb = np.broadcast_to(g, x.shape); gx = gb * y`` is ``gx = g * y`` when ``y`` already
+    has the full shape: NumPy broadcasts for free, so the explicit line goes."""
+    readers: dict[str, list] = {}
+    for e in prog.eqns:
+        for n in e.ins:
+            readers.setdefault(n, []).append(e)
+    keep = set(protected)
+    drop = set()
+    for e in prog.eqns:
+        if e.op.name != "broadcast_like" or e.out in keep:
+            continue
+        full = tuple(e.node.shape)
+        uses = readers.get(e.out, [])
+        ok = bool(uses) and all(
+            c.op.name in _BROADCASTING and tuple(c.node.shape) == full and any(
+                n != e.out and tuple(x.shape) == full for n, x in zip(c.ins, c.node.inputs))
+            for c in uses)
+        if ok:
+            for c in uses:
+                c.ins = [e.ins[0] if n == e.out else n for n in c.ins]
+            drop.add(id(e))
+    prog.eqns = [e for e in prog.eqns if id(e) not in drop]
 
 
 def _accumulate_in_place(prog: Program, protected: list) -> None:
@@ -321,20 +350,24 @@ def to_source(prog: Program) -> tuple[str, list]:
         readers[value] = readers.get(value, 0) + 1
     made_by = {e.out: e for e in prog.eqns}
     in_place: dict[str, str] = {}     # update value -> the step subtracted in place
+    inline: dict[str, str] = {}       # var -> expression printed where it is used
     for var, value in prog.updates:
         e = made_by.get(value)
         if e is not None and e.op is ew.sub and e.ins[0] == var and readers[value] == 1 \
                 and value not in prog.outputs:
             in_place[value] = e.ins[1]
-
+            step = made_by.get(e.ins[1])
+            if step is not None and step.phase == UPDATE and readers[step.out] == 1 \
+                    and step.op.name in _BROADCASTING and step.out not in prog.outputs:
+                inline[step.out] = _render(step)      # W -= 0.1 * dW
     def ref(n: str) -> str:
         return renamed.get(n, n)
 
     # a single-use transpose is a view: print it where it is used, ``relu.T @ dz``
-    inline = {e.out: _render(Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node))
-              for e in prog.eqns
-              if e.op.name == "transpose" and readers.get(e.out) == 1 and e.out not in prog.outputs
-              and e.ins[0].isidentifier()}
+    inline.update({e.out: _render(Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node))
+                   for e in prog.eqns
+                   if e.op.name == "transpose" and readers.get(e.out) == 1
+                   and e.out not in prog.outputs and e.ins[0].isidentifier()})
     for n, text in inline.items():
         renamed[n] = text
     for e in prog.eqns:
