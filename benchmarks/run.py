@@ -12,6 +12,7 @@ raises prints ``n/a`` with the first line of the error instead of stopping the r
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -74,25 +75,31 @@ def first_line(exc: BaseException) -> str:
     return reason if len(reason) <= 90 else reason[:87] + "..."
 
 
-def median_time(fn: Callable[[], object], s: Settings, warmup: int = 3) -> float:
+def median_time(fn: Callable[[], object], s: Settings, warmup: int = 3,
+                min_time: float | None = None) -> float:
     """Median seconds per call of ``fn`` over ``s.repeats`` repeats, after ``warmup`` calls.
 
     Each repeat times a loop of ``inner`` calls, with ``inner`` calibrated so that a repeat
-    lasts at least ``s.min_time``; the garbage collector stays on, as in real use.
+    lasts at least ``min_time`` (default ``s.min_time``). The garbage collector stays on, as in
+    real use, so engines that leave reference cycles pay for collecting them; ``gc.collect()``
+    runs before each repeat, outside the timing, so every repeat starts from the same heap.
     """
+    min_time = s.min_time if min_time is None else min_time
     for _ in range(warmup):
         fn()
     inner = 1
     while True:
+        gc.collect()
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
         elapsed = time.perf_counter() - t0
-        if elapsed >= s.min_time:
+        if elapsed >= min_time:
             break
-        inner *= 2 if elapsed == 0 else max(2, min(10, int(1.2 * s.min_time / elapsed) + 1))
+        inner *= 2 if elapsed == 0 else max(2, min(10, int(1.2 * min_time / elapsed) + 1))
     times = [elapsed / inner]
     for _ in range(s.repeats - 1):
+        gc.collect()
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
@@ -146,7 +153,8 @@ def import_torch():
 
 
 def measure(make: Callable[[], Callable[[], object]], s: Settings,
-            check: Callable[[object], str] | None = None) -> tuple[float | NA, str]:
+            check: Callable[[object], str] | None = None,
+            min_time: float | None = None) -> tuple[float | NA, str]:
     """Build a step with ``make`` and time it; any exception becomes an ``NA`` cell.
 
     ``check`` sees the first call's result and returns a note for the cell ("" when fine).
@@ -154,7 +162,7 @@ def measure(make: Callable[[], Callable[[], object]], s: Settings,
     try:
         step = make()
         note = check(step()) if check else ""
-        return median_time(step, s), note
+        return median_time(step, s, min_time=min_time), note
     except Exception as exc:  # noqa: BLE001
         return NA(first_line(exc)), ""
 
@@ -382,6 +390,7 @@ def bench_mlp(s: Settings) -> str:
 # ------------------------------------------------------------------------------------------
 
 PEROP_OPS = 2000
+PEROP_MIN_TIME = 0.025
 
 
 def _perop_inputs():
@@ -506,7 +515,8 @@ def bench_perop(s: Settings) -> str:
             ("micrograd (scalar)", make_micrograd_perop)]
     per_op = {}
     for label, make in cols:
-        t, _ = measure(lambda make=make: make(n), s)
+        # Same repeat length in both modes: the cyclic GC's share depends on it (see README).
+        t, _ = measure(lambda make=make: make(n), s, min_time=PEROP_MIN_TIME)
         per_op[label] = t if isinstance(t, NA) else t / n
     floor = per_op[cols[0][0]]
 
@@ -732,7 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     print("# chainrule benchmarks" + (" (--quick)" if s.quick else ""), flush=True)
     print(f"\n{environment_header()}\n- timing: median of {s.repeats} repeats after warm-up, each "
-          f"repeat >= {s.min_time * 1e3:.0f} ms (calibrated inner loop), gc on\n", flush=True)
+          f"repeat >= {s.min_time * 1e3:.0f} ms (calibrated inner loop), gc on, "
+          "gc.collect() between repeats\n", flush=True)
     for name in names:
         print(BENCHES[name](s) + "\n", flush=True)
     print(f"_total wall time {time.perf_counter() - t0:.1f} s_")
