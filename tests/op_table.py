@@ -356,10 +356,6 @@ def _cr_transpose(x, *, axes):
 # -- the rows ----------------------------------------------------------------------------------
 R, P, U, NZ = "real", "positive", "unit", "nonzero"
 # eager backward of max/min calls F.cast, which the NumPy namespace A lacks
-EXTREMUM_CAST = ("bug: eager max/min backward raises AttributeError: the NumPy namespace A "
-                 "(ops/namespace.py) has no 'cast', used by reduction._extremum_vjp")
-BUG_EXTREMUM_CAST = {check: EXTREMUM_CAST
-                     for check in ("gradcheck", "grad_shape", "float32", "torch", "symbolic")}
 SMOOTH = dict(second_order=True)
 
 OPS: list[Op] = [
@@ -415,11 +411,9 @@ OPS: list[Op] = [
     Op("mean", lambda x, **kw: cr.mean(x, **kw), lambda x, **kw: np.mean(x, **kw),
        lambda x, **kw: _t_sum(x, fn="mean", **kw), 1, reduction(), (R,), **SMOOTH),
     Op("max", lambda x, **kw: cr.max(x, **kw), lambda x, **kw: np.max(x, **kw),
-       lambda x, **kw: _t_sum(x, fn="amax", **kw), 1, reduction(), ("distinct",),
-       bugs=BUG_EXTREMUM_CAST),
+       lambda x, **kw: _t_sum(x, fn="amax", **kw), 1, reduction(), ("distinct",)),
     Op("min", lambda x, **kw: cr.min(x, **kw), lambda x, **kw: np.min(x, **kw),
-       lambda x, **kw: _t_sum(x, fn="amin", **kw), 1, reduction(), ("distinct",),
-       bugs=BUG_EXTREMUM_CAST),
+       lambda x, **kw: _t_sum(x, fn="amin", **kw), 1, reduction(), ("distinct",)),
     Op("sum_method", lambda x, **kw: x.sum(**kw), lambda x, **kw: np.sum(x, **kw),
        lambda x, **kw: _t_sum(x, **kw), 1, reduction(), (R,)),
     Op("mean_method", lambda x, **kw: x.mean(**kw), lambda x, **kw: np.mean(x, **kw),

@@ -94,8 +94,6 @@ def test_grad_allow_unused():
     assert gx.item() == 5.0 and gy is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cr.grad(grad_outputs=np.float64(...)) raises "
-                   "TypeError: a NumPy scalar falls to list(grad_outputs) in autodiff.grad")
 def test_grad_accepts_a_numpy_scalar_upstream_gradient():
     x = var(2.0)
     (g,) = cr.grad(x * x, [x], grad_outputs=np.float64(3.0))
@@ -324,9 +322,6 @@ def test_float32_stays_float32_with_python_scalars(name, f):
     assert x.grad.dtype == np.float32
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a float32 leaf combined with a float64 array gets a "
-                   "float64 .grad; the engine never casts a gradient back to its input's dtype "
-                   "(autodiff._sweep reduces shape with sum_to but not dtype)")
 def test_float32_leaf_gets_float32_grad_next_to_float64_array():
     x = cr.Variable(np.array([0.5, 2.0], np.float32))
     (x * np.array([1.0, 2.0])).sum().backward()      # NumPy promotes the product to float64
@@ -377,10 +372,7 @@ ZERO_D = [
 ]
 
 
-@pytest.mark.parametrize("name, f", [pytest.param(*z, id=z[0], marks=pytest.mark.xfail(
-    strict=True, reason="bug: ops on 0-d arrays store a NumPy scalar as .data (registry.apply "
-    "keeps what the ufunc returns), so .numpy() is not an ndarray and np.asarray(t) raises "
-    "'object __array__ method not producing an array'")) for z in ZERO_D])
+@pytest.mark.parametrize("name, f", ZERO_D, ids=[z[0] for z in ZERO_D])
 def test_zero_d_results_are_ndarrays(name, f):
     y = f(var(2.0))
     assert isinstance(y.numpy(), np.ndarray) and y.numpy().shape == ()

@@ -88,9 +88,6 @@ def test_detect_anomaly_names_op_phase_and_line(name, run, op, phase, line):
     assert line in msg and __file__ in msg
 
 
-@pytest.mark.xfail(strict=True, reason="bug: detect_anomaly misses NaN/Inf in 0-d results: "
-                   "registry.check_finite returns early for non-ndarray output, and 0-d ops "
-                   "produce NumPy scalars")
 def test_detect_anomaly_on_zero_d_values():
     with cr.detect_anomaly():
         with pytest.raises(cr.GraphError, match="log"):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import chainrule as cr
-from op_table import EXTREMUM_CAST, OPS, PUBLIC_FUNCTIONS, SECOND_ORDER, case, rows
+from op_table import OPS, PUBLIC_FUNCTIONS, SECOND_ORDER, case, rows
 
 # derandomized: the same cases every run, so an expected failure stays expected
 FAST = settings(max_examples=25, deadline=None, derandomize=True,
@@ -202,9 +202,7 @@ KINKS = [
 
 
 def _kink(k):
-    bug = k[0].startswith(("max ", "min "))
-    marks = [pytest.mark.xfail(strict=True, reason=EXTREMUM_CAST)] if bug else []
-    return pytest.param(*k, id=k[0], marks=marks)
+    return pytest.param(*k, id=k[0])
 
 
 @pytest.mark.parametrize("name, fn, x, want", [_kink(k) for k in KINKS])

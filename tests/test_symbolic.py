@@ -19,26 +19,14 @@ def _params():
 
 # name, graph(x, labels, W, b) -> Tensor, where x is (N, 3) float and labels (N,) int in [0, 4).
 # Each is built once on placeholders with N free and once eagerly on arrays.
-EXTREMUM = ("bug: eager max/min backward raises AttributeError: the NumPy namespace A "
-            "(ops/namespace.py) has no 'cast' (the symbolic side works: see "
-            "test_symbolic_max_gradient_routes_to_the_winner)")
-RESHAPE_FREE = ("bug: symbolic cr.grad through a reshape that merges a free (None) dim raises "
-                "ShapeError at build time: registry._apply_symbolic infers shapes by giving every "
-                "None the same dummy size, so reshape_like(g (None,), like (4, None)) cannot fit")
-
-
-def _bug(reason, row):
-    return pytest.param(*row, id=row[0], marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
 GRAPHS = [
     ("affine", lambda x, y, W, b: x @ W + b),
     ("tanh layer summed", lambda x, y, W, b: cr.tanh(x @ W + b).sum()),
     ("mean over the free axis", lambda x, y, W, b: (x @ W).mean(axis=0)),
     ("mean of everything", lambda x, y, W, b: cr.mean(cr.sigmoid(x @ W) * b)),
-    _bug(EXTREMUM, ("max over the free axis", lambda x, y, W, b: cr.max(x @ W, axis=0) * b)),
-    _bug(EXTREMUM, ("min over features",
-                    lambda x, y, W, b: cr.min(x @ W + b, axis=1, keepdims=True))),
+    ("max over the free axis", lambda x, y, W, b: cr.max(x @ W, axis=0) * b),
+    ("min over features",
+                    lambda x, y, W, b: cr.min(x @ W + b, axis=1, keepdims=True)),
     ("relu and clip", lambda x, y, W, b: cr.clip(cr.relu(x @ W + b), None, 1.0)),
     ("softmax", lambda x, y, W, b: cr.softmax(x @ W + b)),
     ("log_softmax over the free axis", lambda x, y, W, b: cr.log_softmax(x @ W, axis=0)),
@@ -48,8 +36,8 @@ GRAPHS = [
     ("mse against a fed target", lambda x, y, W, b: cr.mse_loss(x @ W, x @ W * 0.5 + b)),
     ("binary cross-entropy", lambda x, y, W, b: cr.binary_cross_entropy(
         cr.sigmoid(x @ W), cr.sigmoid(x @ W * 2.0 + b))),
-    _bug(RESHAPE_FREE, ("transpose and reshape",
-                        lambda x, y, W, b: cr.reshape((x @ W).T, (-1,)) * 2.0)),
+    ("transpose and reshape",
+                        lambda x, y, W, b: cr.reshape((x @ W).T, (-1,)) * 2.0),
     ("reshape keeping the free dim", lambda x, y, W, b: cr.reshape(x @ W, (-1, 2, 2)) * 2.0),
     ("transpose", lambda x, y, W, b: (x @ W).T * b[:, None]),
     ("getitem basic", lambda x, y, W, b: (x @ W + b)[:, 1:3]),

@@ -43,6 +43,8 @@ def _send(F, t: Tensor, gxs, grads: dict, anomaly: bool) -> None:
             continue
         if gx.shape != x.shape:
             gx = F.sum_to(gx, x.shape)   # the one place broadcasting is undone
+        if gx.dtype != x.dtype:          # a gradient has its input's dtype, as in PyTorch
+            gx = F.cast(gx, x.dtype)
         if anomaly:
             _reg.check_finite(t.op, gx, t.site, "backward")
         prev = grads.get(id(x))
@@ -101,6 +103,8 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
                 if x.requires_grad and gx is not None:   # the common unary case, inlined
                     if gx.shape != x.data.shape:
                         gx = F.sum_to(gx, x.data.shape)
+                    if gx.dtype != x.data.dtype:
+                        gx = gx.astype(x.data.dtype)
                     if anomaly:
                         _reg.check_finite(t.op, gx, t.site, "backward")
                     prev = grads.get(id(x))
@@ -175,11 +179,16 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph: Optional[bool] = N
     """
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, np.ndarray)) and len(outs) == 1:
-        gos = [grad_outputs] * len(outs) if not isinstance(grad_outputs, (Tensor, np.ndarray)) \
-            else [grad_outputs]
+    if grad_outputs is None:
+        gos = [None] * len(outs)
+    elif isinstance(outputs, Tensor) and not (
+            isinstance(grad_outputs, (list, tuple)) and len(grad_outputs) == 1
+            and (grad_outputs[0] is None or isinstance(grad_outputs[0], (Tensor, np.ndarray)))):
+        gos = [grad_outputs]       # one output: its gradient, any array-like
     else:
         gos = list(grad_outputs)
+        if len(gos) != len(outs):
+            raise GraphError(f"cr.grad got {len(gos)} grad_outputs for {len(outs)} outputs")
     for x in ins:
         if not isinstance(x, Tensor):
             raise TypeError(f"cr.grad inputs must be tensors, got {type(x).__name__}")

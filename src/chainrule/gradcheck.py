@@ -19,11 +19,13 @@ def _as_inputs(inputs) -> list[Tensor]:
     out = []
     for x in inputs:
         if isinstance(x, Tensor):
-            arr = np.array(x.numpy(), dtype=np.float64 if x.dtype.kind == "f" else x.dtype)
+            # C order, so that reshape(-1) below is a view the perturbations write through
+            arr = np.array(x.numpy(), dtype=np.float64 if x.dtype.kind == "f" else x.dtype,
+                           order="C")
             out.append(Tensor(arr, requires_grad=x.requires_grad and arr.dtype.kind == "f",
                               name=x.name))
         else:
-            out.append(Tensor(np.array(x, dtype=np.float64), requires_grad=True))
+            out.append(Tensor(np.array(x, dtype=np.float64, order="C"), requires_grad=True))
     return out
 
 

@@ -350,7 +350,7 @@ def to_source(prog: Program) -> tuple[str, list]:
         readers[value] = readers.get(value, 0) + 1
     made_by = {e.out: e for e in prog.eqns}
     in_place: dict[str, str] = {}     # update value -> the step subtracted in place
-    inline: dict[str, str] = {}       # var -> expression printed where it is used
+    inline: dict[str, Eqn] = {}       # var -> equation printed where it is used
     for var, value in prog.updates:
         e = made_by.get(value)
         if e is not None and e.op is ew.sub and e.ins[0] == var and readers[value] == 1 \
@@ -359,17 +359,18 @@ def to_source(prog: Program) -> tuple[str, list]:
             step = made_by.get(e.ins[1])
             if step is not None and step.phase == UPDATE and readers[step.out] == 1 \
                     and step.op.name in _BROADCASTING and step.out not in prog.outputs:
-                inline[step.out] = _render(step)      # W -= 0.1 * dW
+                inline[step.out] = step      # W -= 0.1 * dW
+
     def ref(n: str) -> str:
+        if n in inline:
+            e = inline[n]
+            return _render(Eqn(e.out, e.op, [ref(m) for m in e.ins], e.params, e.node))
         return renamed.get(n, n)
 
     # a single-use transpose is a view: print it where it is used, ``relu.T @ dz``
-    inline.update({e.out: _render(Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node))
-                   for e in prog.eqns
+    inline.update({e.out: e for e in prog.eqns
                    if e.op.name == "transpose" and readers.get(e.out) == 1
-                   and e.out not in prog.outputs and e.ins[0].isidentifier()})
-    for n, text in inline.items():
-        renamed[n] = text
+                   and e.out not in prog.outputs})
     for e in prog.eqns:
         if e.out in in_place or e.out in inline:
             continue

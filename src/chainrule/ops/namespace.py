@@ -101,6 +101,7 @@ A = _Namespace(
     pick=_pick, unpick=_unpick, one_hot=_one_hot,
     softmax=_softmax,
     count=_count,
+    cast=lambda x, dtype: x.astype(dtype, copy=False),
 )
 
 # chainrule ops on tensors: filled in by chainrule.ops once every primitive is registered.

@@ -88,4 +88,5 @@ sum_to = primitive("sum_to", lambda x, *, shape: _sum_to(x, shape),
 broadcast_like = primitive(
     "broadcast_like", lambda x, like: np.broadcast_to(x, like.shape),
     lambda F, g, out, x, like: (F.sum_to(g, x.shape), None),
-    "np.broadcast_to({0}, {1}.shape)", "broadcast", fresh=False)
+    "np.broadcast_to({0}, {1}.shape)", "broadcast", fresh=False,
+    infer=lambda x, like: (like.shape, x.dtype))

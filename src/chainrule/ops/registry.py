@@ -28,12 +28,12 @@ REGISTRY: dict[str, "Primitive"] = {}
 class Primitive:
     """An op known to every pass of the engine. See the module docstring."""
 
-    __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper")
+    __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper", "infer")
 
     def __init__(self, name: str, impl: Callable, vjp: Optional[Callable], code,
                  label: Optional[str] = None, expand: Optional[Callable] = None,
-                 fresh: bool = True,
-                 helper: Optional[str] = None):
+                 fresh: bool = True, helper: Optional[str] = None,
+                 infer: Optional[Callable] = None):
         self.name = name
         self.impl = impl
         self.vjp = vjp
@@ -42,6 +42,9 @@ class Primitive:
         self.expand = expand        # same value from simpler gates, for drawings that expand it
         self.fresh = fresh          # result is a new array (False: may be a view of an input)
         self.helper = helper        # NumPy source of a helper function ``code`` calls, if any
+        # (shape, dtype) of a symbolic result, for ops whose result shape is another
+        # input's run-time shape (the stand-in run cannot see that)
+        self.infer = infer
 
     def __call__(self, *args, **params) -> Tensor:
         return apply(self, args, params)
@@ -122,6 +125,8 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         out = prim.impl(*datas, **params) if params else prim.impl(*datas)
     except (ValueError, IndexError, TypeError) as e:
         raise _op_error(prim, args, params, e, capture_site()) from None
+    if type(out) is not np.ndarray:     # ufuncs give NumPy scalars for 0-d results
+        out = np.asarray(out)
     t = _new(Tensor)
     t.data = out
     t.grad = None
@@ -159,6 +164,9 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     site = capture_site()
     if any(type(x) is not Tensor for x in xs):
         xs = _lift_all(xs)
+    if prim.infer is not None:
+        shape, dtype = prim.infer(*xs, **params)
+        return _symbolic(prim, xs, params, shape, dtype, site)
     results = []
     for n in (2, 3):
         dummies = [_dummy(x, n) for x in xs]
@@ -170,12 +178,17 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     if a.ndim != b.ndim:
         raise ShapeError(f"{prim.name}: cannot infer the rank of the result for shapes "
                          f"{', '.join(_fmt_shape(x.shape) for x in xs)}\n  built at {describe(site)}")
+    shape = tuple(m if m == k else None for m, k in zip(a.shape, b.shape))
+    return _symbolic(prim, xs, params, shape, a.dtype, site)
+
+
+def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, site) -> Tensor:
     t = Tensor.__new__(Tensor)
     t.data = None
     t.grad = None
     t.name = None
-    t._shape = tuple(m if m == k else None for m, k in zip(a.shape, b.shape))
-    t._dtype = a.dtype
+    t._shape = shape
+    t._dtype = np.dtype(dtype)
     t.requires_grad = grad_enabled() and prim.vjp is not None and any(
         x.requires_grad for x in xs)
     t.op = prim

@@ -31,7 +31,8 @@ reshape = primitive("reshape", lambda x, *, shape: np.reshape(x, shape),
 # reshape to the run-time shape of ``like``: the inverse of any reshape, free dims included
 reshape_like = primitive("reshape_like", lambda x, like: np.reshape(x, like.shape),
                          lambda F, g, out, x, like: (F.reshape_like(g, x), None),
-                         "{0}.reshape({1}.shape)", "reshape", fresh=False)
+                         "{0}.reshape({1}.shape)", "reshape", fresh=False,
+                         infer=lambda x, like: (like.shape, x.dtype))
 expand_dims = primitive("expand_dims", lambda x, *, axis: np.expand_dims(x, axis),
                         lambda F, g, out, x, *, axis: (F.reshape_like(g, x),),
                         "np.expand_dims({0}, {axis})", "expand_dims", fresh=False)
