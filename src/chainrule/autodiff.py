@@ -11,7 +11,7 @@ import numpy as np
 
 from ._config import _grad_enabled, anomaly_enabled, backward_origin
 from .core.tensor import Tensor, _to_array
-from .core.toposort import toposort
+from heapq import heappop, heappush
 from .errors import GraphError, ShapeError, describe
 from .ops import registry as _reg
 from .ops.namespace import A, T
@@ -36,89 +36,105 @@ def _seed(root: Tensor, grad, symbolic: bool) -> object:
     return arr
 
 
-def _send(F, t: Tensor, gxs, grads: dict, anomaly: bool) -> None:
-    """Hand each input of ``t`` its share of the gradient; fan-out adds up."""
-    for x, gx in zip(t.inputs, gxs):
-        if gx is None or not x.requires_grad:
-            continue
-        if gx.shape != x.shape:
-            gx = F.sum_to(gx, x.shape)   # the one place broadcasting is undone
-        if gx.dtype != x.dtype:          # a gradient has its input's dtype, as in PyTorch
-            gx = F.cast(gx, x.dtype)
-        if anomaly:
-            _reg.check_finite(t.op, gx, t.site, "backward")
-        prev = grads.get(id(x))
-        grads[id(x)] = gx if prev is None else prev + gx
-
-
 def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
            retain_graph: bool, graph_mode: bool) -> dict:
     """Send gradients from ``roots`` back through the graph.
 
-    Returns id -> (tensor, gradient) for every leaf reached (``wanted is None``), or for the tensors in
-    ``wanted``. ``graph_mode`` runs the backward rules on tensors (the gradient is a graph);
-    otherwise on arrays.
+    Returns id -> (tensor, gradient) for every leaf reached (``wanted is None``), or for the
+    tensors in ``wanted``. ``graph_mode`` runs the backward rules on tensors (the gradient is a
+    graph); otherwise on arrays.
+
+    The walk takes tensors newest first (a heap on creation number): a tensor is made after
+    its inputs, so by the time one is taken, every tensor that used it has sent its share and
+    its gradient is complete. That is a topological order with no sort to build first, and
+    each tensor is touched once.
     """
     F = T if graph_mode else A
     anomaly = anomaly_enabled()
     grads: dict[int, object] = {}
+    heap: list = []
     for r, s in zip(roots, seeds):
-        prev = grads.get(id(r))
-        grads[id(r)] = s if prev is None else prev + s
+        if id(r) in grads:
+            grads[id(r)] = grads[id(r)] + s
+        else:
+            grads[id(r)] = s
+            # a root that records nothing (a constant, a gradient that is the seed itself)
+            # has no creation number; it has nothing to pass on either
+            heappush(heap, (-getattr(r, "seq", 0), r))
     out: dict[int, object] = {}
-    order = toposort(roots, grad_only=True)
-    for t in reversed(order):
-        g = grads.pop(id(t), None)
-        if g is None:
-            continue
+    while heap:
+        t = heappop(heap)[1]
+        g = grads.pop(id(t))
         if graph_mode and getattr(g, "_origin", None) is not None and g._origin[0] == "vjp":
             g._origin = ("grad", t, g._origin[1])   # the whole gradient of t: printed as d<t>
-        if wanted is None:
-            if t.op is None:
+        op = t.op
+        if op is None:
+            if wanted is None or id(t) in wanted:
                 out[id(t)] = (t, g)
-                continue
-        elif id(t) in wanted:
-            out[id(t)] = (t, g)
-        if t.op is None:
             continue
+        if wanted is not None and id(t) in wanted:
+            out[id(t)] = (t, g)
         if getattr(t, "_consumed", False):
             raise GraphError(
                 f"backward through {t._describe()} a second time, but its graph was released "
                 f"by the first backward; pass retain_graph=True to the first one\n"
                 f"  built at {describe(t.site)}")
         inputs = t.inputs
+        params = t.params
         if graph_mode:
             token = backward_origin.set(t)
             try:
-                _send(F, t, t.op.vjp(F, g, t, *inputs, **t.params), grads, anomaly)
+                gxs = op.vjps(F, g, t, inputs, params, [x.requires_grad for x in inputs])
+                for x, gx in zip(inputs, gxs):
+                    if gx is not None and x.requires_grad:
+                        _receive(F, x, gx, grads, heap, op, t, anomaly)
             finally:
                 backward_origin.reset(token)
-        else:
-            vjp = t.op.vjp
-            params = t.params
+        elif op.vjp_tuple:
+            # the eager hot path: one rule per input that needs a gradient, on arrays
+            rules = op.vjp
+            out_data = t.data
             if len(inputs) == 1:
                 x = inputs[0]
-                gx = vjp(F, g, t.data, x.data, **params)[0] if params else \
-                    vjp(F, g, t.data, x.data)[0]
-                if x.requires_grad and gx is not None:   # the common unary case, inlined
-                    if gx.shape != x.data.shape:
-                        gx = F.sum_to(gx, x.data.shape)
-                    if gx.dtype != x.data.dtype:
-                        gx = gx.astype(x.data.dtype)
-                    if anomaly:
-                        _reg.check_finite(t.op, gx, t.site, "backward")
-                    prev = grads.get(id(x))
-                    grads[id(x)] = gx if prev is None else prev + gx
+                gx = rules[0](F, g, out_data, x.data, **params) if params else \
+                    rules[0](F, g, out_data, x.data)
+                _receive(F, x, gx, grads, heap, op, t, anomaly)
             else:
                 datas = [x.data for x in inputs]
-                gxs = vjp(F, g, t.data, *datas, **params) if params else \
-                    vjp(F, g, t.data, *datas)
-                _send(F, t, gxs, grads, anomaly)
+                for x, rule in zip(inputs, rules):
+                    if x.requires_grad and rule is not None:
+                        gx = rule(F, g, out_data, *datas, **params) if params else \
+                            rule(F, g, out_data, *datas)
+                        _receive(F, x, gx, grads, heap, op, t, anomaly)
+        else:
+            gxs = op.vjp(F, g, t.data, *[x.data for x in inputs], **params)
+            for x, gx in zip(inputs, gxs):
+                if gx is not None and x.requires_grad:
+                    _receive(F, x, gx, grads, heap, op, t, anomaly)
         if not retain_graph:
             # the graph stays readable (draw, explain) while you hold its output, but its
             # backward is spent, as in PyTorch
             t._consumed = True
     return out
+
+
+def _receive(F, x: Tensor, gx, grads: dict, heap: list, op, t: Tensor, anomaly: bool) -> None:
+    """Input ``x`` of ``t`` receives its share ``gx``; fan-out adds up."""
+    shape = x.shape
+    if gx.shape != shape:
+        gx = F.sum_to(gx, shape)     # the one place broadcasting is undone
+    dtype = x.dtype
+    if gx.dtype != dtype:            # a gradient has its input's dtype, as in PyTorch
+        gx = F.cast(gx, dtype)
+    if anomaly:
+        _reg.check_finite(op, gx, t.site, "backward")
+    xid = id(x)
+    prev = grads.get(xid)
+    if prev is None:
+        grads[xid] = gx
+        heappush(heap, (-x.seq, x))
+    else:
+        grads[xid] = prev + gx
 
 
 def _owned(arr: np.ndarray, seen: set) -> np.ndarray:

@@ -10,12 +10,18 @@ reads them from the op registry, so this class holds state and nothing else.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Optional
 
 import numpy as np
 
 from .._config import default_dtype
 from ..errors import ChainruleError, GraphError, capture_site, describe
+
+
+# Creation order: every tensor gets the next number, so a tensor's number is larger than its
+# inputs'. Walking numbers downwards is a topological order for free (see autodiff).
+_next_seq = itertools.count().__next__
 
 
 class Tensor:
@@ -33,7 +39,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "name", "op", "inputs", "params", "site",
-                 "_shape", "_dtype", "_consumed", "_origin", "__weakref__")
+                 "_shape", "_dtype", "_consumed", "_origin", "seq", "__weakref__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
     __array_ufunc__ = None     # ... and NumPy ufuncs never unwrap a Tensor silently
 
@@ -52,6 +58,7 @@ class Tensor:
         self.inputs = ()
         self.params = None
         self.site = capture_site() if requires_grad else ()
+        self.seq = _next_seq()
         self._shape = None
         self._dtype = None
 
@@ -262,6 +269,7 @@ def placeholder(shape=None, *, dtype=None, name: Optional[str] = None) -> Tensor
     t.inputs = ()
     t.params = None
     t.site = capture_site()
+    t.seq = _next_seq()
     t._shape = tuple(None if n is None else int(n) for n in (
         shape if isinstance(shape, (tuple, list)) else (shape,)))
     t._dtype = np.dtype(dtype) if dtype is not None else default_dtype()

@@ -10,7 +10,7 @@ from .registry import primitive
 # d softmax: gx = y * (g - sum(g * y))
 softmax = primitive(
     "softmax", lambda x, *, axis=-1: _softmax(x, axis),
-    lambda F, g, out, x, *, axis=-1: (out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
+    (lambda F, g, out, x, *, axis=-1: out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
     "_softmax({0}, axis={axis})", "softmax", helper="""\
 def _softmax(x, axis):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
@@ -26,7 +26,7 @@ def _log_softmax(x, axis=-1):
 # d log_softmax: gx = g - softmax(x) * sum(g), and softmax(x) = exp(out)
 log_softmax = primitive(
     "log_softmax", lambda x, *, axis=-1: _log_softmax(x, axis),
-    lambda F, g, out, x, *, axis=-1: (g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
+    (lambda F, g, out, x, *, axis=-1: g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
     "_log_softmax({0}, axis={axis})", "log_softmax", helper="""\
 def _log_softmax(x, axis):
     z = x - x.max(axis=axis, keepdims=True)
@@ -46,14 +46,14 @@ def _cross_entropy_vjp(F, g, out, logits, labels, *, reduction="mean"):
     # d CE / d logits = softmax(logits) - onehot(labels), per sample, times upstream
     delta = F.softmax(logits, -1) - F.one_hot(labels, logits)
     if reduction == "none":
-        return delta * F.expand_dims(g, 1), None
+        return delta * F.expand_dims(g, 1)
     if reduction == "mean":
         g = g / F.count(logits, 0)
-    return delta * g, None
+    return delta * g
 
 
 cross_entropy = primitive(
-    "cross_entropy", _cross_entropy, _cross_entropy_vjp,
+    "cross_entropy", _cross_entropy, (_cross_entropy_vjp, None),
     "_cross_entropy({0}, {1}, {reduction})", "cross_entropy", helper="""\
 def _cross_entropy(logits, labels, reduction):
     z = logits - logits.max(axis=1, keepdims=True)
@@ -70,18 +70,20 @@ def _bce(p, t):
         return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log1p(-p), -100.0))
 
 
-def _bce_vjp(F, g, out, p, t):
-    # d/dp = (p - t) / (p (1 - p)), the denominator kept >= 1e-12 as in PyTorch;
-    # d/dt = log(1 - p) - log(p)
-    gp = g * (p - t) / F.clip(p * (1 - p), 1e-12, None)
-    gt = g * (F.log(1 - p) - F.log(p))
-    return gp, gt
+# d/dp = (p - t) / (p (1 - p)), the denominator kept >= 1e-12 as in PyTorch
+def _bce_dp(F, g, out, p, t):
+    return g * (p - t) / F.clip(p * (1 - p), 1e-12, None)
+
+
+# d/dt = log(1 - p) - log(p)
+def _bce_dt(F, g, out, p, t):
+    return g * (F.log(1 - p) - F.log(p))
 
 
 # elementwise binary cross-entropy of probabilities: one gate, for the clamps and a gradient
 # that reads as the textbook's (p - t) / (p (1 - p))
 binary_cross_entropy = primitive(
-    "binary_cross_entropy", _bce, _bce_vjp, "_bce({0}, {1})", "bce", helper="""\
+    "binary_cross_entropy", _bce, (_bce_dp, _bce_dt), "_bce({0}, {1})", "bce", helper="""\
 def _bce(p, t):
     return -(t * np.maximum(np.log(p), -100.0) + (1 - t) * np.maximum(np.log1p(-p), -100.0))
 """)

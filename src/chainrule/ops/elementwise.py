@@ -9,43 +9,53 @@ import numpy as np
 
 from .registry import primitive
 
+# A backward rule is either a tuple of one rule per input (each returns that input's gradient,
+# and runs only if the input needs one), or one function returning a tuple (for rules whose
+# inputs share work, like max's tie mask).
+
 # -- binary arithmetic -------------------------------------------------------------------------
 # d(x + y) = dx + dy: the add gate distributes the upstream gradient unchanged
-add = primitive("add", np.add, lambda F, g, out, x, y: (g, g), "{0} + {1}", "+")
+add = primitive("add", np.add, (lambda F, g, out, x, y: g, lambda F, g, out, x, y: g),
+                "{0} + {1}", "+")
 # d(x - y) = dx - dy. A primitive (not x + -y) so flat code reads as the formula
-sub = primitive("sub", np.subtract, lambda F, g, out, x, y: (g, -g), "{0} - {1}", "-")
+sub = primitive("sub", np.subtract, (lambda F, g, out, x, y: g, lambda F, g, out, x, y: -g),
+                "{0} - {1}", "-")
 # d(x y) = y dx + x dy: the mul gate switches its inputs
-mul = primitive("mul", np.multiply, lambda F, g, out, x, y: (g * y, g * x), "{0} * {1}", "*")
+mul = primitive("mul", np.multiply, (lambda F, g, out, x, y: g * y, lambda F, g, out, x, y: g * x),
+                "{0} * {1}", "*")
 # d(x / y) = dx / y - (x / y) dy / y. A primitive: one NumPy call instead of x * y**-1
 div = primitive("div", np.true_divide,
-                lambda F, g, out, x, y: (g / y, -(g * out) / y), "{0} / {1}", "/")
+                (lambda F, g, out, x, y: g / y, lambda F, g, out, x, y: -(g * out) / y),
+                "{0} / {1}", "/")
 # d(-x) = -dx
-neg = primitive("neg", np.negative, lambda F, g, out, x: (-g,), "-{0}", "neg")
+neg = primitive("neg", np.negative, (lambda F, g, out, x: -g,), "-{0}", "neg")
 
 
 def _powc_vjp(F, g, out, x, *, p):
     # d x^p = p x^(p-1) dx; p == 2 is the common square and needs no power at all
     if p == 2:
-        return (g * (x * 2),)
-    return (g * (x ** (p - 1) * p),)
+        return g * (x * 2)
+    return g * (x ** (p - 1) * p)
 
 
 # x ** p for a constant exponent: its own rule, so no log(x) is taken for a gradient nobody needs
-powc = primitive("powc", lambda x, *, p: np.power(x, p), _powc_vjp, "{0} ** {p}", "**")
+powc = primitive("powc", lambda x, *, p: np.power(x, p), (_powc_vjp,), "{0} ** {p}", "**")
 # d x^y = y x^(y-1) dx + x^y log(x) dy
 pow = primitive("pow", np.power,
-                lambda F, g, out, x, y: (g * (y * x ** (y - 1)), g * (out * F.log(x))),
+                (lambda F, g, out, x, y: g * (y * x ** (y - 1)),
+                 lambda F, g, out, x, y: g * (out * F.log(x))),
                 "{0} ** {1}", "**")
 
 # -- unary -------------------------------------------------------------------------------------
 # d exp(x) = exp(x) dx
-exp = primitive("exp", np.exp, lambda F, g, out, x: (g * out,), "np.exp({0})", "exp")
+exp = primitive("exp", np.exp, (lambda F, g, out, x: g * out,), "np.exp({0})", "exp")
 # d log(x) = dx / x
-log = primitive("log", np.log, lambda F, g, out, x: (g / x,), "np.log({0})", "log")
+log = primitive("log", np.log, (lambda F, g, out, x: g / x,), "np.log({0})", "log")
 # d sqrt(x) = dx / (2 sqrt(x))
-sqrt = primitive("sqrt", np.sqrt, lambda F, g, out, x: (g / (out * 2),), "np.sqrt({0})", "sqrt")
+sqrt = primitive("sqrt", np.sqrt, (lambda F, g, out, x: g / (out * 2),), "np.sqrt({0})",
+                 "sqrt")
 # d tanh(x) = (1 - tanh(x)^2) dx
-tanh = primitive("tanh", np.tanh, lambda F, g, out, x: (g * (1 - out * out),),
+tanh = primitive("tanh", np.tanh, (lambda F, g, out, x: g * (1 - out * out),),
                  "np.tanh({0})", "tanh")
 
 
@@ -56,18 +66,18 @@ def _sigmoid(x):
 
 # d sigma(x) = sigma(x) (1 - sigma(x)) dx. One gate, as in the backprop notes: the local
 # gradient comes from the output alone
-sigmoid = primitive("sigmoid", _sigmoid, lambda F, g, out, x: (g * (out * (1 - out)),),
+sigmoid = primitive("sigmoid", _sigmoid, (lambda F, g, out, x: g * (out * (1 - out)),),
                     "np.tanh({0} * 0.5) * 0.5 + 0.5", "sigmoid",
                     expand=lambda x: 1.0 / (1.0 + exp(-x)))
 # d relu(x) = [x > 0] dx: the gate lets the gradient through where it let the value through
-relu = primitive("relu", lambda x: np.maximum(x, 0), lambda F, g, out, x: (g * (out > 0),),
+relu = primitive("relu", lambda x: np.maximum(x, 0), (lambda F, g, out, x: g * (out > 0),),
                  "np.maximum({0}, 0)", "relu")
 # d |x| = sign(x) dx (0 at 0, like PyTorch)
-abs = primitive("abs", np.abs, lambda F, g, out, x: (g * F.sign(x),), "np.abs({0})", "abs")
+abs = primitive("abs", np.abs, (lambda F, g, out, x: g * F.sign(x),), "np.abs({0})", "abs")
 sign = primitive("sign", np.sign, None, "np.sign({0})", "sign")
 # d cast(x) = cast back: a gradient has its input's dtype
 cast = primitive("cast", lambda x, *, dtype: x.astype(dtype),
-                 lambda F, g, out, x, *, dtype: (F.cast(g, x.dtype),),
+                 (lambda F, g, out, x, *, dtype: F.cast(g, x.dtype),),
                  lambda a, p, node: f"{a[0]}.astype(np.{np.dtype(p['dtype']).name})", "cast")
 
 
@@ -89,20 +99,21 @@ maximum = primitive("maximum", np.maximum, _max_vjp, "np.maximum({0}, {1})", "ma
 minimum = primitive("minimum", np.minimum, _min_vjp, "np.minimum({0}, {1})", "min")
 # d where(c, x, y) = where(c, dx, dy): the condition carries no gradient
 where = primitive("where", np.where,
-                  lambda F, g, out, c, x, y: (None, F.where(c, g, 0), F.where(c, 0, g)),
+                  (None, lambda F, g, out, c, x, y: F.where(c, g, 0),
+                   lambda F, g, out, c, x, y: F.where(c, 0, g)),
                   "np.where({0}, {1}, {2})", "where")
 
 
 def _clip_vjp(F, g, out, x, *, lo, hi):
     # passes the gradient where the value was not clipped (both ends inclusive, as PyTorch)
     if lo is None:
-        return (g * (x <= hi),)
+        return g * (x <= hi)
     if hi is None:
-        return (g * (x >= lo),)
-    return (g * ((x >= lo) * (x <= hi)),)
+        return g * (x >= lo)
+    return g * ((x >= lo) * (x <= hi))
 
 
-clip = primitive("clip", lambda x, *, lo, hi: np.clip(x, lo, hi), _clip_vjp,
+clip = primitive("clip", lambda x, *, lo, hi: np.clip(x, lo, hi), (_clip_vjp,),
                  "np.clip({0}, {lo}, {hi})", "clip")
 
 # -- comparisons: results carry no gradient ----------------------------------------------------

@@ -26,7 +26,7 @@ def _kept(F, g, x, axis, keepdims):
 # d sum(x) = broadcast of the upstream gradient over the summed axes
 sum = primitive(
     "sum", lambda x, *, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
-    lambda F, g, out, x, *, axis=None, keepdims=False: (
+    (lambda F, g, out, x, *, axis=None, keepdims=False:
         F.broadcast_like(_kept(F, g, x, axis, keepdims), x),),
     lambda a, p, node: f"np.sum({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "sum")
 
@@ -34,7 +34,7 @@ sum = primitive(
 # dimension of a symbolic graph, known only at run time
 mean = primitive(
     "mean", lambda x, *, axis=None, keepdims=False: np.mean(x, axis=axis, keepdims=keepdims),
-    lambda F, g, out, x, *, axis=None, keepdims=False: (
+    (lambda F, g, out, x, *, axis=None, keepdims=False:
         F.broadcast_like(_kept(F, g, x, axis, keepdims) / F.count(x, axis), x),),
     lambda a, p, node: f"np.mean({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "mean")
 
@@ -43,16 +43,16 @@ def _extremum_vjp(F, g, out, x, *, axis=None, keepdims=False):
     # routes g to the elements equal to the extremum, split evenly among ties
     hit = F.cast(x == _kept(F, out, x, axis, keepdims), x.dtype)
     share = _kept(F, g, x, axis, keepdims) / F.sum(hit, axis=axis, keepdims=True)
-    return (hit * share,)
+    return hit * share
 
 
 max = primitive(
     "max", lambda x, *, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
-    _extremum_vjp,
+    (_extremum_vjp,),
     lambda a, p, node: f"np.max({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "max")
 min = primitive(
     "min", lambda x, *, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
-    _extremum_vjp,
+    (_extremum_vjp,),
     lambda a, p, node: f"np.min({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "min")
 
 
@@ -82,11 +82,11 @@ def _sum_to_code(a, p, node):
 
 # the reverse of broadcasting: sum a gradient down to an operand's shape
 sum_to = primitive("sum_to", lambda x, *, shape: _sum_to(x, shape),
-                   lambda F, g, out, x, *, shape: (F.broadcast_like(g, x),),
+                   (lambda F, g, out, x, *, shape: F.broadcast_like(g, x),),
                    _sum_to_code, "sum_to")
 # broadcast x to the run-time shape of ``like`` (whose free dims are known only then)
 broadcast_like = primitive(
     "broadcast_like", lambda x, like: np.broadcast_to(x, like.shape),
-    lambda F, g, out, x, like: (F.sum_to(g, x.shape), None),
+    (lambda F, g, out, x, like: F.sum_to(g, x.shape), None),
     "np.broadcast_to({0}, {1}.shape)", "broadcast", fresh=False,
     infer=lambda x, like: (like.shape, x.dtype))

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .._config import anomaly_enabled, backward_origin, grad_enabled
-from ..core.tensor import Tensor, _fmt_shape
+from ..core.tensor import Tensor, _fmt_shape, _next_seq
 from ..errors import GraphError, ShapeError, capture_site, describe
 
 REGISTRY: dict[str, "Primitive"] = {}
@@ -28,7 +28,8 @@ REGISTRY: dict[str, "Primitive"] = {}
 class Primitive:
     """An op known to every pass of the engine. See the module docstring."""
 
-    __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper", "infer")
+    __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper", "infer",
+                 "vjp_tuple")
 
     def __init__(self, name: str, impl: Callable, vjp: Optional[Callable], code,
                  label: Optional[str] = None, expand: Optional[Callable] = None,
@@ -45,9 +46,18 @@ class Primitive:
         # (shape, dtype) of a symbolic result, for ops whose result shape is another
         # input's run-time shape (the stand-in run cannot see that)
         self.infer = infer
+        self.vjp_tuple = type(vjp) is tuple
 
     def __call__(self, *args, **params) -> Tensor:
         return apply(self, args, params)
+
+    def vjps(self, F, g, out, inputs, params, needs=None) -> tuple:
+        """One gradient per input (``None`` where ``needs[i]`` is false or none flows)."""
+        rule = self.vjp
+        if type(rule) is tuple:
+            return tuple(None if r is None or (needs is not None and not needs[i])
+                         else r(F, g, out, *inputs, **params) for i, r in enumerate(rule))
+        return rule(F, g, out, *inputs, **params)
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -136,6 +146,7 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         t.op = prim
         t.inputs = args
         t.params = params
+        t.seq = _next_seq()
         t.site = capture_site()
         origin = backward_origin.get()
         if origin is not None:            # built by a backward rule (create_graph)
@@ -195,6 +206,7 @@ def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, sit
     t.inputs = xs
     t.params = params
     t.site = site
+    t.seq = _next_seq()
     origin = backward_origin.get()
     t._origin = None if origin is None else ("vjp", origin)
     return t

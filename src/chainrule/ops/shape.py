@@ -26,20 +26,20 @@ def _render_index(index) -> str:
 
 
 reshape = primitive("reshape", lambda x, *, shape: np.reshape(x, shape),
-                    lambda F, g, out, x, *, shape: (F.reshape_like(g, x),),
+                    (lambda F, g, out, x, *, shape: F.reshape_like(g, x),),
                     "{0}.reshape({shape})", "reshape", fresh=False)
 # reshape to the run-time shape of ``like``: the inverse of any reshape, free dims included
 reshape_like = primitive("reshape_like", lambda x, like: np.reshape(x, like.shape),
-                         lambda F, g, out, x, like: (F.reshape_like(g, x), None),
+                         (lambda F, g, out, x, like: F.reshape_like(g, x), None),
                          "{0}.reshape({1}.shape)", "reshape", fresh=False,
                          infer=lambda x, like: (like.shape, x.dtype))
 expand_dims = primitive("expand_dims", lambda x, *, axis: np.expand_dims(x, axis),
-                        lambda F, g, out, x, *, axis: (F.reshape_like(g, x),),
+                        (lambda F, g, out, x, *, axis: F.reshape_like(g, x),),
                         "np.expand_dims({0}, {axis})", "expand_dims", fresh=False)
 
 
 def _transpose_vjp(F, g, out, x, *, axes=None):
-    return (F.transpose(g, None if axes is None else tuple(np.argsort(axes).tolist())),)
+    return F.transpose(g, None if axes is None else tuple(np.argsort(axes).tolist()))
 
 
 def _transpose_code(x: str, axes) -> str:
@@ -52,17 +52,17 @@ def _transpose_code(x: str, axes) -> str:
 
 
 transpose = primitive(
-    "transpose", lambda x, *, axes=None: np.transpose(x, axes), _transpose_vjp,
+    "transpose", lambda x, *, axes=None: np.transpose(x, axes), (_transpose_vjp,),
     lambda a, p, node: _transpose_code(a[0], p.get("axes")),
     "transpose", fresh=False)
 
 # d x[i] = scatter of g into zeros at i (repeated integer indices add up)
 getitem = primitive("getitem", lambda x, *, index: x[index],
-                    lambda F, g, out, x, *, index: (F.scatter_add(g, x, index),),
+                    (lambda F, g, out, x, *, index: F.scatter_add(g, x, index),),
                     lambda a, p, node: f"{a[0]}[{_render_index(p['index'])}]", "[]", fresh=False)
 scatter_add = primitive(
     "scatter_add", lambda g, like, *, index: _scatter_add(g, like, index),
-    lambda F, g, out, x, like, *, index: (F.getitem(g, index), None),
+    (lambda F, g, out, x, like, *, index: F.getitem(g, index), None),
     lambda a, p, node: f"_scatter_add({a[0]}, {a[1]}, np.s_[{_render_index(p['index'])}])",
     "scatter", helper="""\
 def _scatter_add(g, like, index):
@@ -72,10 +72,10 @@ def _scatter_add(g, like, index):
 """)
 
 # x[range(N), labels]: each row's entry at its label (the correct-class score)
-pick = primitive("pick", _pick, lambda F, g, out, x, labels: (F.unpick(g, x, labels), None),
+pick = primitive("pick", _pick, (lambda F, g, out, x, labels: F.unpick(g, x, labels), None),
                  "{0}[np.arange(len({1})), {1}]", "pick", fresh=True)
 unpick = primitive(
-    "unpick", _unpick, lambda F, g, out, x, like, labels: (F.pick(g, labels), None, None),
+    "unpick", _unpick, (lambda F, g, out, x, like, labels: F.pick(g, labels), None, None),
     "_unpick({0}, {1}, {2})", "unpick", helper="""\
 def _unpick(g, like, labels):
     out = np.zeros(like.shape, dtype=g.dtype)

@@ -57,7 +57,7 @@ def edge_grads(root: Tensor, seed=None) -> Grads:
             datas = [x.data for x in xs]
             if not any(x.requires_grad for x in xs) or any(d is None for d in datas):
                 continue
-            gxs = t.op.vjp(A, g, t.data, *datas, **t.params)
+            gxs = t.op.vjps(A, g, t.data, datas, t.params, [x.requires_grad for x in xs])
             for i, (x, gx) in enumerate(zip(xs, gxs)):
                 if gx is None or not x.requires_grad:
                     continue
@@ -83,7 +83,7 @@ def local_grads(t: Tensor) -> list:
     if any(d is None for d in datas):
         return [None] * len(t.inputs)
     with no_grad():
-        gxs = t.op.vjp(A, np.ones_like(t.data), t.data, *datas, **t.params)
+        gxs = t.op.vjps(A, np.ones_like(t.data), t.data, datas, t.params)
     return [None if gx is None else np.broadcast_to(np.asarray(gx), t.data.shape)
             for gx in gxs]
 
