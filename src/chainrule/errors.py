@@ -39,7 +39,11 @@ _getframe = sys._getframe
 
 def capture_site() -> Site:
     """The user's frame that is building a node, as ``(code, bytecode offset)``."""
-    f = _getframe(2)
+    return site_of(_getframe(2))
+
+
+def site_of(f) -> Site:
+    """The innermost frame from ``f`` outwards that is not chainrule's own."""
     pkg = _PKG_DIR
     while f is not None:
         code = f.f_code

@@ -20,7 +20,11 @@ import numpy as np
 
 from .._config import anomaly_enabled, backward_origin, grad_enabled
 from ..core.tensor import Tensor, _fmt_shape, _next_seq
-from ..errors import GraphError, ShapeError, capture_site, describe
+import sys
+
+from ..errors import _PKG_DIR, GraphError, ShapeError, capture_site, describe, site_of
+
+_getframe = sys._getframe
 
 REGISTRY: dict[str, "Primitive"] = {}
 
@@ -147,7 +151,12 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         t.inputs = args
         t.params = params
         t.seq = _next_seq()
-        t.site = capture_site()
+        # the creation site, inlined: two frames up is the user's line when an operator or a
+        # primitive was called directly (the common case); otherwise walk out of the package
+        f = _getframe(2)
+        code = f.f_code
+        t.site = (code, f.f_lasti) if not code.co_filename.startswith(_PKG_DIR) else \
+            site_of(f)
         origin = backward_origin.get()
         if origin is not None:            # built by a backward rule (create_graph)
             t._origin = ("vjp", origin)
