@@ -68,18 +68,37 @@ def _vjp(F, g, out, *xs, fn):
         return _grads_of(fn, g, len(xs))
     # in a graph of gradients the user's backward is one node per input; it runs after this
     # gate's forward (it depends on ``out``), so the cached arrays on ``fn`` are current
-    return tuple(apply(_gate_grad, (g, out), {"fn": fn, "index": i, "n": len(xs)})
-                 for i in range(len(xs)))
+    return tuple(apply(_gate_grad, (g, out, x), {"fn": fn, "index": i, "n": len(xs)})
+                 for i, x in enumerate(xs))
 
 
-def _grad_impl(g, out, *, fn, index, n):
+def _grad_impl(g, out, like, *, fn, index, n):
     gs = _grads_of(fn, g, n)
-    return gs[index] if gs[index] is not None else np.zeros((), g.dtype)
+    if gs[index] is None:
+        return np.zeros(like.shape, g.dtype)
+    return A.sum_to(gs[index], like.shape) if gs[index].shape != like.shape else gs[index]
 
 
+# In compiled source a gate is a name bound to its instance (``gate_Multiply``); such source
+# runs where the compiled function put those names, not standalone.
 _gate = primitive("function", _forward, _vjp,
-                  lambda a, p, node: f"{p['fn'].name}_forward({', '.join(a)})", "function")
+                  lambda a, p, node: f"{p['gate']}.forward({', '.join(a)})", "function",
+                  fresh=False)
 # the user's backward is not itself differentiable: higher-order gradients stop here
-_gate_grad = primitive("function_grad", _grad_impl, None,
-                       lambda a, p, node: f"{p['fn'].name}_backward({a[0]})[{p['index']}]",
-                       "function_grad")
+_gate_grad = primitive(
+    "function_grad", _grad_impl, None,
+    lambda a, p, node: f"_gate_grad({p['gate']}, {a[0]}, {a[2]}, {p['index']})",
+    "function_grad", fresh=False, infer=lambda g, out, like, **p: (like.shape, like.dtype),
+    helper="""\
+def _gate_grad(gate, g, like, index):
+    grads = gate.backward(g)
+    grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+    if grads[index] is None:
+        return np.zeros(like.shape, g.dtype)
+    gx = np.asarray(grads[index])
+    lead = gx.ndim - like.ndim      # a broadcast gradient, summed back to the input's shape
+    keep = tuple(i + lead for i, n in enumerate(like.shape) if n == 1 and gx.shape[i + lead] != 1)
+    if lead or keep:
+        gx = gx.sum(axis=tuple(range(lead)) + keep, keepdims=True).reshape(like.shape)
+    return gx
+""")

@@ -51,7 +51,8 @@ class Program:
     constants: dict                    # name -> ndarray, emitted at module level
     eqns: list = field(default_factory=list)
     outputs: list = field(default_factory=list)    # var names or literals
-    updates: list = field(default_factory=list)    # (variable var name, value var name, how)
+    updates: list = field(default_factory=list)    # (variable var name, value var name)
+    objects: dict = field(default_factory=dict)    # name -> a user gate the code calls
 
 
 _counter = [0]
@@ -137,6 +138,14 @@ class _Builder:
             return self.fresh("d" + base if base.isidentifier() else "d_" + of.op.name)
         return self.fresh(t.op.name if origin is None else "g_" + t.op.name)
 
+    def gate_name(self, fn) -> str:
+        for n, obj in self.prog.objects.items():
+            if obj is fn:
+                return n
+        n = self.fresh(_ident(f"gate_{fn.name}", "gate"))
+        self.prog.objects[n] = fn
+        return n
+
     def leaf(self, t: Tensor) -> str:
         if t.data is None:
             raise GraphError(f"placeholder '{t.name or '?'}' of shape {_fmt_shape(t._shape)} is "
@@ -170,6 +179,7 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
     """Flatten the graph between ``inputs`` and ``outputs`` (and update values) into a Program."""
     b = _Builder(inputs, name)
     roots = list(outputs) + [v for _, v in updates]
+    renames: dict[str, str] = {}
     for t in toposort(roots):
         if id(t) in b.names:
             continue
@@ -193,15 +203,26 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
         key = (t.op.name, tuple(ins), _param_key(t.params))
         if key in b.cse:      # the same op on the same inputs: computed once, where first needed
             shared = b.cse[key]
-            shared.phase = min(shared.phase, _own_phase(t))
+            if _own_phase(t) < shared.phase:   # a forward value after all: named as one
+                renames[shared.out] = b.var_name(t)
+                shared.out = renames[shared.out]
+                shared.comment = _comment(t)
+                shared.phase = _own_phase(t)
             b.names[id(t)] = shared.out
             continue
         out = b.var_name(t)
-        eq = Eqn(out, t.op, ins, t.params, t, _own_phase(t))
+        params = t.params
+        if params and "fn" in params:    # a user gate: bound to a name the code calls
+            params = dict(params, gate=b.gate_name(params["fn"]))
+        eq = Eqn(out, t.op, ins, params, t, _own_phase(t))
         eq.comment = _comment(t)
         b.prog.eqns.append(eq)
         b.names[id(t)] = out
         b.cse[key] = eq
+    if renames:
+        for e in b.prog.eqns:
+            e.ins = [renames.get(n, n) for n in e.ins]
+        b.names = {k: renames.get(v, v) for k, v in b.names.items()}
     # each line goes in the earliest section its inputs allow: forward, backward, then what is
     # computed from gradients outside any backward rule (parameter updates)
     phase_of: dict[str, int] = {}
@@ -220,7 +241,8 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
     for var, value in updates:
         if not isinstance(var, Tensor) or not var.is_leaf or var.data is None:
             raise GraphError("cr.function updates must be (Variable, new value) pairs")
-        if None not in value.shape and tuple(value.shape) != tuple(var.shape):
+        if len(value.shape) != len(var.shape) or any(
+                a is not None and a != b for a, b in zip(value.shape, var.shape)):
             raise GraphError(f"update of {var._describe()} with a value of shape "
                              f"{_fmt_shape(value.shape)}")
         if id(var) not in var_of:
@@ -280,6 +302,19 @@ def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
             for c in uses:
                 c.ins = [e.ins[0] if n == e.out else n for n in c.ins]
             drop.add(id(e))
+    # what that leaves as ``1.0 * y`` (the seed of a sum's gradient) is just ``y``
+    alias: dict[str, str] = {}
+    for e in prog.eqns:
+        e.ins = [alias.get(n, n) for n in e.ins]
+        if id(e) in drop or e.op is not ew.mul or e.out in keep:
+            continue
+        for one, other in ((0, 1), (1, 0)):
+            x = e.node.inputs[other]
+            if e.ins[one] in ("1", "1.0") and tuple(x.shape) == tuple(e.node.shape) \
+                    and x.dtype == e.node.dtype:
+                alias[e.out] = e.ins[other]
+                drop.add(id(e))
+                break
     prog.eqns = [e for e in prog.eqns if id(e) not in drop]
 
 
@@ -417,7 +452,7 @@ class CompiledFunction:
         filename = f"<chainrule-compiled-{_counter[0]}:{name}>"
         linecache.cache[filename] = (len(self.source), None, self.source.splitlines(True),
                                      filename)
-        namespace: dict = {}
+        namespace: dict = dict(self.program.objects)
         exec(compile(self.source, filename, "exec"), namespace)
         self._fn = namespace[name]
         self._variables = [(n, t) for n, t in self.program.variables]
