@@ -391,6 +391,33 @@ def test_no_aliasing_in_accumulated_gradients(name, names, graph):
             np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.xfail(strict=True, reason="bug: shape._render_index prints slice(1, None) as `1` "
+                   "(':'.join(['1', '', '']).rstrip(':')), so x[:, 1:] compiles to x[:, 1]")
+def test_slice_with_only_a_start():
+    x, W, X = _xw()
+    out = (x @ W)[:, 1:]
+    f = cr.function([x], out)
+    np.testing.assert_allclose(f(X), (X @ VALUES["W"])[:, 1:], rtol=1e-12)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: 0-d constants are printed as Python literals (compile._literal), so a gradient "
+    "that folds to a constant comes back as float64 3.0 for a float32 Variable, and a 0-d "
+    "seed flowing into reshape_like prints as `1.0.reshape(v.shape)`: AttributeError"))
+def test_zero_d_constant_gradients_keep_dtype_and_arrayness():
+    x = cr.placeholder((None, 2), dtype=np.float32, name="x")
+    X = np.ones((1, 2), np.float32)
+    w = cr.Variable(np.ones((), np.float32), name="w")
+    (dw,) = cr.grad(x.sum() * 0.0 + w * 3.0, [w])
+    assert dw.eval({x: X}).dtype == np.float32
+    got = cr.function([x], dw)(X)
+    assert got.dtype == np.float32 and got == 3.0
+    v = cr.Variable(np.ones((1,), np.float32), name="v")
+    (dv,) = cr.grad(v.reshape(()) + x.sum() * 0.0, [v])
+    got = cr.function([x], dv)(X)
+    assert got.dtype == np.float32 and got.shape == (1,)
+
+
 @pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
     "bug: the gradient of a scalar element, loss = h[0, 1], prints as "
     "`_scatter_add(1.0, h, np.s_[0, 1])`: the 0-d constant seed becomes the Python float 1.0 "
