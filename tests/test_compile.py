@@ -553,9 +553,6 @@ def test_update_of_the_wrong_shape():
         cr.function([x], (x @ W).sum(), updates=[(W, W.sum(axis=0))])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: build_program skips the update shape check when "
-                   "the value has a None dim, although the rank (2 vs 1) already differs; the "
-                   "call then fails with a bare NumPy ValueError")
 def test_update_of_the_wrong_rank_with_a_free_dim():
     w = cr.Variable(np.array([1.0, 2.0]), name="w")
     x = cr.placeholder((None, 2), dtype=np.float64, name="x")
@@ -581,18 +578,13 @@ class Add2(cr.Function):
         return dz, dz                          # the very upstream array, to both inputs
 
 
-GATE_BUG = ("bug: the source calls `Multiply_forward` / `Add2_forward`, but CompiledFunction "
-            "execs it in an empty namespace: NameError on every call of a graph with a gate")
-
-
 def _gate_graph(d):
     z = Multiply()(cr.tanh(d["x"] @ d["W"]), d["b"])
     return (z * z).sum() + z.mean()
 
 
-@pytest.mark.xfail(strict=True, raises=NameError, reason=GATE_BUG)
 def test_user_gate_values_and_gradients():
-    x = cr.placeholder((4, 3), dtype=np.float64, name="x")     # fixed shape: see below
+    x = cr.placeholder((4, 3), dtype=np.float64, name="x")
     vs = _variables(["W", "b"])
     loss = _gate_graph({"x": x} | vs)
     f = cr.function([x], [loss] + cr.grad(loss, list(vs.values())))
@@ -601,11 +593,6 @@ def test_user_gate_values_and_gradients():
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=cr.ShapeError, reason=(
-    "bug: cr.grad of the spec's own Multiply gate on a free (None) dim: _apply_symbolic infers "
-    "function_grad's shape by running the user's backward on stand-ins of sizes 2 then 3, but "
-    "backward reads self.x/self.y cached by the forward's stand-in run (registry.py / "
-    "function.py), so it raises `operands could not be broadcast together (2,4) (3,4)`"))
 def test_user_gate_on_a_free_dim():
     f, _ = _compiled(_gate_graph, "W b")
     arrays = _batch(4)
@@ -613,10 +600,6 @@ def test_user_gate_on_a_free_dim():
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, raises=NameError, reason=GATE_BUG + "; and once the gate is "
-                   "bound, _accumulate_in_place treats function_grad as fresh, so `g += ...` "
-                   "writes into the dz that Add2.backward hands to both inputs (checked with "
-                   "the gate bound by hand: dW off by ~7.7 when u * v is built before the gate)")
 def test_user_gate_handing_one_array_to_two_fanned_out_inputs():
     # the product is built before and after the gate, so either order of accumulation is met
     for product_first in (True, False):
