@@ -386,9 +386,7 @@ OPS: list[Op] = [
        **SMOOTH),
     Op("matmul", lambda x, y: x @ y, np.matmul, _t_matmul, 2, matmul_shapes(), (R, R), **SMOOTH),
     Op("getitem_basic", lambda x, *, index: x[index], lambda x, *, index: x[index], _t_getitem,
-       1, basic_index(), (R,),
-       bugs={"compiled": "bug: shape._render_index prints slice(1, None) as `1` (the join "
-                         "'1::' loses its colons to rstrip), so x[1:] compiles to x[1]"}),
+       1, basic_index(), (R,)),
     Op("getitem_int_array", lambda x, *, index: x[index], lambda x, *, index: x[index],
        _t_getitem, 1, integer_index(), (R,), symbolic=True),
     # elementwise functions

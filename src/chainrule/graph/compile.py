@@ -70,13 +70,11 @@ def _ident(name: Optional[str], fallback: str) -> str:
 
 
 def _literal(arr: np.ndarray) -> Optional[str]:
-    """A Python literal for a 0-d constant (weakly typed, as the lifted scalar was), or None."""
+    """A Python literal for a 0-d constant, or None."""
     if arr.ndim != 0:
         return None
     v = arr.item()
-    if isinstance(v, bool):
-        return repr(v)
-    if isinstance(v, int):
+    if isinstance(v, (bool, int)):
         return repr(v)
     if isinstance(v, float):
         if arr.dtype == np.float32:   # 0.1 lifted to float32 prints as 0.1, not 0.10000000149
@@ -89,16 +87,34 @@ def _literal(arr: np.ndarray) -> Optional[str]:
     return None
 
 
+def _array_source(arr: np.ndarray) -> str:
+    """NumPy source that rebuilds ``arr`` exactly (shape, dtype, inf and nan included)."""
+    dt = f"np.{arr.dtype.name}"
+    if arr.size == 0:
+        return f"np.zeros({arr.shape!r}, dtype={dt})"
+    if arr.ndim == 0:
+        lit = _literal(arr)
+        if lit is not None:
+            return f"np.array({lit}, dtype={dt})"
+    text = repr(arr.tolist()).replace("inf", "np.inf").replace("nan", "np.nan")
+    return f"np.array({text}, dtype={dt})"
+
+
+def _key(v):
+    """A hashable stand-in for a param value that tells different values apart exactly."""
+    if isinstance(v, np.ndarray):
+        return ("ndarray", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, (tuple, list)):
+        return (type(v).__name__,) + tuple(_key(x) for x in v)
+    if isinstance(v, slice):
+        return ("slice", _key(v.start), _key(v.stop), _key(v.step))
+    if v is None or v is Ellipsis or isinstance(v, (int, float, str, bool, np.dtype, np.generic)):
+        return (type(v).__name__, repr(v))
+    return ("object", id(v))
+
+
 def _param_key(params: dict) -> tuple:
-    items = []
-    for k, v in sorted(params.items()):
-        if isinstance(v, np.ndarray):
-            items.append((k, v.dtype.str, v.shape, v.tobytes()))
-        elif isinstance(v, (int, float, str, bool, type(None), tuple, np.dtype)):
-            items.append((k, repr(v)))
-        else:
-            items.append((k, id(v)))
-    return tuple(items)
+    return tuple((k, _key(v)) for k, v in sorted(params.items()))
 
 
 class _Builder:
@@ -159,11 +175,11 @@ class _Builder:
         return self.constant(t.data)
 
     def constant(self, arr: np.ndarray) -> str:
-        lit = _literal(arr)
-        if lit is not None:
-            return lit
+        """A name for a constant; a 0-d one may still print as a literal (see to_source)."""
+        key = (arr.dtype.str, arr.shape, arr.tobytes()) if arr.size <= 16 else None
         for n, v in self.prog.constants.items():
-            if v is arr:
+            if v is arr or key is not None and v.size <= 16 and \
+                    (v.dtype.str, v.shape, v.tobytes()) == key:
                 return n
         n = self.fresh(f"_c{len(self.prog.constants)}")
         self.prog.constants[n] = arr
@@ -310,8 +326,9 @@ def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
             continue
         for one, other in ((0, 1), (1, 0)):
             x = e.node.inputs[other]
-            if e.ins[one] in ("1", "1.0") and tuple(x.shape) == tuple(e.node.shape) \
-                    and x.dtype == e.node.dtype:
+            c = prog.constants.get(e.ins[one])
+            if c is not None and c.ndim == 0 and c.item() == 1 \
+                    and tuple(x.shape) == tuple(e.node.shape) and x.dtype == e.node.dtype:
                 alias[e.out] = e.ins[other]
                 drop.add(id(e))
                 break
@@ -337,9 +354,10 @@ def _accumulate_in_place(prog: Program, protected: list) -> None:
         if a is None or not a.op.fresh or a.phase != BACKWARD or consumers.get(a.out) != 1 \
                 or a.out in keep:
             continue
-        x, y = e.node.inputs
-        if not (tuple(x.shape) == tuple(y.shape) == tuple(e.node.shape)) \
-                or x.dtype != e.node.dtype:
+        # the shapes of the names as they now stand (a dropped broadcast leaves a smaller one)
+        b = made_by.get(e.ins[1])
+        if b is None or tuple(a.node.shape) != tuple(e.node.shape) \
+                or tuple(b.node.shape) != tuple(e.node.shape) or a.node.dtype != e.node.dtype:
             continue
         e.inplace = True
 
@@ -354,6 +372,44 @@ def _render(e: Eqn) -> str:
 
 
 _SECTION = {FORWARD: "# forward", BACKWARD: "# backward", UPDATE: "# update"}
+# where a 0-d constant may print as a Python literal: NumPy treats Python scalars as weak, so
+# ``x * 0.5`` has x's dtype exactly when the constant has it too
+_WEAK_OK = {"add", "sub", "mul", "div", "maximum", "minimum", "where",
+            "lt", "le", "gt", "ge", "eq", "ne"}
+
+
+def _literals(prog: Program) -> dict:
+    """The 0-d constants that print as literals: name -> literal text."""
+    uses: dict[str, list] = {}
+    for e in prog.eqns:
+        for k, n in enumerate(e.ins):
+            uses.setdefault(n, []).append((e, k))
+    elsewhere = set(prog.outputs) | {v for _, v in prog.updates}
+    out = {}
+    for n, arr in prog.constants.items():
+        lit = _literal(arr)
+        if lit is None or n in elsewhere or n not in uses:
+            continue
+        ok = True
+        for e, k in uses[n]:
+            others = [x for j, x in enumerate(e.node.inputs) if j != k]
+            if e.op.name not in _WEAK_OK or not others or any(
+                    x.dtype != arr.dtype or x.ndim == 0 and x.data is not None
+                    and x.op is None for x in others):
+                ok = False
+                break
+        if ok:
+            out[n] = lit
+    return out
+
+
+def _views_of(prog: Program, names: set) -> set:
+    """``names`` and every name that may share storage with one of them (views, aliases)."""
+    out = set(names)
+    for e in prog.eqns:
+        if not e.op.fresh and any(n in out for n in e.ins):
+            out.add(e.out)
+    return out
 
 
 def to_source(prog: Program) -> tuple[str, list]:
@@ -365,9 +421,11 @@ def to_source(prog: Program) -> tuple[str, list]:
             helpers.append(e.op.helper)
     for h in helpers:
         lines += [h.rstrip(), "", ""]
-    for n, v in prog.constants.items():
-        lines.append(f"{n} = np.array({v.tolist()!r}, dtype=np.{v.dtype.name})")
-    if prog.constants:
+    literal = _literals(prog)
+    named = [(n, v) for n, v in prog.constants.items() if n not in literal]
+    for n, v in named:
+        lines.append(f"{n} = {_array_source(v)}")
+    if named:
         lines += ["", ""]
     params = ", ".join(prog.inputs)
     if prog.variables:
@@ -375,8 +433,7 @@ def to_source(prog: Program) -> tuple[str, list]:
     lines.append(f"def {prog.name}({params}):")
     body = []
     phase = None
-    renamed: dict[str, str] = {}
-    # ``W[...] = W - step`` becomes ``W -= step`` when nothing else reads the difference
+    renamed: dict[str, str] = dict(literal)
     readers: dict[str, int] = {}
     for e in prog.eqns:
         for n in e.ins:
@@ -384,6 +441,9 @@ def to_source(prog: Program) -> tuple[str, list]:
     for _, value in prog.updates:
         readers[value] = readers.get(value, 0) + 1
     made_by = {e.out: e for e in prog.eqns}
+    # what shares storage with a variable the updates write: read before any write
+    written = _views_of(prog, {var for var, _ in prog.updates})
+    # ``W[...] = W - step`` becomes ``W -= step`` when nothing else reads the difference
     in_place: dict[str, str] = {}     # update value -> the step subtracted in place
     inline: dict[str, Eqn] = {}       # var -> equation printed where it is used
     for var, value in prog.updates:
@@ -393,7 +453,8 @@ def to_source(prog: Program) -> tuple[str, list]:
             in_place[value] = e.ins[1]
             step = made_by.get(e.ins[1])
             if step is not None and step.phase == UPDATE and readers[step.out] == 1 \
-                    and step.op.name in _BROADCASTING and step.out not in prog.outputs:
+                    and step.op.name in _BROADCASTING and step.out not in prog.outputs \
+                    and not any(n in written for n in step.ins):
                 inline[step.out] = step      # W -= 0.1 * dW
 
     def ref(n: str) -> str:
@@ -405,7 +466,7 @@ def to_source(prog: Program) -> tuple[str, list]:
     # a single-use transpose is a view: print it where it is used, ``relu.T @ dz``
     inline.update({e.out: e for e in prog.eqns
                    if e.op.name == "transpose" and readers.get(e.out) == 1
-                   and e.out not in prog.outputs})
+                   and e.out not in prog.outputs and e.out not in written})
     for e in prog.eqns:
         if e.out in in_place or e.out in inline:
             continue
@@ -421,6 +482,16 @@ def to_source(prog: Program) -> tuple[str, list]:
         line = f"{e.out} = {_render(e2)}"
         body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
     if prog.updates:
+        # every value an update or output reads from a variable's storage is copied first,
+        # so that all new values come from the old ones, and outputs are the old values
+        reads = [in_place.get(v, v) for _, v in prog.updates] + list(prog.outputs)
+        snap = [n for n in dict.fromkeys(reads) if n in written]
+        if snap:
+            body.append("# keep what the updates would overwrite")
+            for n in snap:
+                old = ref(n)
+                renamed[n] = f"{_ident(old, 'v')}_old"
+                body.append(f"{renamed[n]} = {old}.copy()")
         body.append("# update the variables in place")
         for var, value in prog.updates:
             if value in in_place:

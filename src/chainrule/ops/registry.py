@@ -188,11 +188,14 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
         shape, dtype = prim.infer(*xs, **params)
         return _symbolic(prim, xs, params, shape, dtype, site)
     results = []
-    for n in (2, 3):
-        dummies = [_dummy(x, n) for x in xs]
+    try:
+        for n in (2, 3):
+            results.append(np.asarray(prim.impl(*[_dummy(x, n) for x in xs], **params)))
+    except (ValueError, IndexError, TypeError) as e:
+        # a free dim that only fits as 1 (broadcast against a fixed size) is still fine
         try:
-            results.append(np.asarray(prim.impl(*dummies, **params)))
-        except (ValueError, IndexError, TypeError) as e:
+            results = [np.asarray(prim.impl(*[_dummy(x, 1) for x in xs], **params))] * 2
+        except (ValueError, IndexError, TypeError):
             raise _op_error(prim, xs, params, e, site) from None
     a, b = results
     if a.ndim != b.ndim:

@@ -12,8 +12,8 @@ def _render_index(index) -> str:
     parts = []
     for i in items:
         if isinstance(i, slice):
-            parts.append(":".join("" if v is None else repr(v) for v in (i.start, i.stop, i.step))
-                         .rstrip(":") or ":")
+            start, stop = ("" if v is None else repr(v) for v in (i.start, i.stop))
+            parts.append(f"{start}:{stop}" + ("" if i.step is None else f":{i.step!r}"))
         elif i is None:
             parts.append("None")
         elif i is Ellipsis:
@@ -64,7 +64,7 @@ scatter_add = primitive(
     "scatter_add", lambda g, like, *, index: _scatter_add(g, like, index),
     (lambda F, g, out, x, like, *, index: F.getitem(g, index), None),
     lambda a, p, node: f"_scatter_add({a[0]}, {a[1]}, np.s_[{_render_index(p['index'])}])",
-    "scatter", helper="""\
+    "scatter", infer=lambda g, like, **p: (like.shape, g.dtype), helper="""\
 def _scatter_add(g, like, index):
     out = np.zeros(like.shape, dtype=g.dtype)
     np.add.at(out, index, g)  # repeated indices add up
@@ -73,16 +73,19 @@ def _scatter_add(g, like, index):
 
 # x[range(N), labels]: each row's entry at its label (the correct-class score)
 pick = primitive("pick", _pick, (lambda F, g, out, x, labels: F.unpick(g, x, labels), None),
-                 "{0}[np.arange(len({1})), {1}]", "pick", fresh=True)
+                 "{0}[np.arange(len({1})), {1}]", "pick", fresh=True,
+                 infer=lambda x, labels: (labels.shape, x.dtype))
 unpick = primitive(
     "unpick", _unpick, (lambda F, g, out, x, like, labels: F.pick(g, labels), None, None),
-    "_unpick({0}, {1}, {2})", "unpick", helper="""\
+    "_unpick({0}, {1}, {2})", "unpick", infer=lambda g, like, labels: (like.shape, g.dtype),
+    helper="""\
 def _unpick(g, like, labels):
     out = np.zeros(like.shape, dtype=g.dtype)
     out[np.arange(len(labels)), labels] = g
     return out
 """)
-one_hot = primitive("one_hot", _one_hot, None, "_one_hot({0}, {1})", "one_hot", helper="""\
+one_hot = primitive("one_hot", _one_hot, None, "_one_hot({0}, {1})", "one_hot",
+                    infer=lambda labels, like: (like.shape, like.dtype), helper="""\
 def _one_hot(labels, like):
     out = np.zeros(like.shape, dtype=like.dtype)
     out[np.arange(len(labels)), labels] = 1
