@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ._config import _grad_enabled, anomaly_enabled, backward_origin
-from .core.tensor import Tensor, _to_array
+from .core.tensor import Tensor, _next_seq, _to_array
 from heapq import heappop, heappush
 from .errors import GraphError, ShapeError, describe
 from .ops import registry as _reg
@@ -51,30 +51,36 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
     """
     F = T if graph_mode else A
     anomaly = anomaly_enabled()
+    # keyed by creation number; the heap holds plain negated numbers (not tuples holding
+    # tensors), so the walk allocates nothing the garbage collector has to trace
+    waiting: dict[int, Tensor] = {}
     grads: dict[int, object] = {}
     heap: list = []
     for r, s in zip(roots, seeds):
-        if id(r) in grads:
-            grads[id(r)] = grads[id(r)] + s
+        seq = getattr(r, "seq", None)
+        if seq is None:      # a root that records nothing (a constant): give it a number
+            seq = r.seq = _next_seq()
+        if seq in grads:
+            grads[seq] = grads[seq] + s
         else:
-            grads[id(r)] = s
-            # a root that records nothing (a constant, a gradient that is the seed itself)
-            # has no creation number; it has nothing to pass on either
-            heappush(heap, (-getattr(r, "seq", 0), r))
+            grads[seq] = s
+            waiting[seq] = r
+            heappush(heap, -seq)
     out: dict[int, object] = {}
     while heap:
-        t = heappop(heap)[1]
-        g = grads.pop(id(t))
+        seq = -heappop(heap)
+        t = waiting.pop(seq)
+        g = grads.pop(seq)
+        op = t.op
         if graph_mode and getattr(g, "_origin", None) is not None and g._origin[0] == "vjp":
             g._origin = ("grad", t, g._origin[1])   # the whole gradient of t: printed as d<t>
-        op = t.op
         if op is None:
             if wanted is None or id(t) in wanted:
                 out[id(t)] = (t, g)
             continue
         if wanted is not None and id(t) in wanted:
             out[id(t)] = (t, g)
-        if getattr(t, "_consumed", False):
+        if t._consumed:
             raise GraphError(
                 f"backward through {t._describe()} a second time, but its graph was released "
                 f"by the first backward; pass retain_graph=True to the first one\n"
@@ -87,30 +93,44 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
                 gxs = op.vjps(F, g, t, inputs, params, [x.requires_grad for x in inputs])
                 for x, gx in zip(inputs, gxs):
                     if gx is not None and x.requires_grad:
-                        _receive(F, x, gx, grads, heap, op, t, anomaly)
+                        _receive(F, x, gx, grads, waiting, heap, op, t, anomaly)
             finally:
                 backward_origin.reset(token)
-        elif op.vjp_tuple:
-            # the eager hot path: one rule per input that needs a gradient, on arrays
-            rules = op.vjp
-            out_data = t.data
-            if len(inputs) == 1:
-                x = inputs[0]
-                gx = rules[0](F, g, out_data, x.data, **params) if params else \
-                    rules[0](F, g, out_data, x.data)
-                _receive(F, x, gx, grads, heap, op, t, anomaly)
-            else:
-                datas = [x.data for x in inputs]
-                for x, rule in zip(inputs, rules):
-                    if x.requires_grad and rule is not None:
-                        gx = rule(F, g, out_data, *datas, **params) if params else \
-                            rule(F, g, out_data, *datas)
-                        _receive(F, x, gx, grads, heap, op, t, anomaly)
         else:
-            gxs = op.vjp(F, g, t.data, *[x.data for x in inputs], **params)
-            for x, gx in zip(inputs, gxs):
-                if gx is not None and x.requires_grad:
-                    _receive(F, x, gx, grads, heap, op, t, anomaly)
+            # the eager hot path: NumPy rules on arrays, one per input that needs a gradient
+            out_data = t.data
+            if op.vjp_tuple:
+                rules = op.vjp
+                if len(inputs) == 1:
+                    datas = (inputs[0].data,)
+                    gxs = (rules[0](F, g, out_data, *datas, **params) if params else
+                           rules[0](F, g, out_data, *datas),)
+                else:
+                    datas = tuple([x.data for x in inputs]) if len(inputs) != 2 else \
+                        (inputs[0].data, inputs[1].data)
+                    gxs = [None if rule is None or not x.requires_grad else
+                           rule(F, g, out_data, *datas, **params) if params else
+                           rule(F, g, out_data, *datas) for x, rule in zip(inputs, rules)]
+            else:
+                datas = tuple([x.data for x in inputs])
+                gxs = op.vjp(F, g, out_data, *datas, **params)
+            for x, d, gx in zip(inputs, datas, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != d.shape:
+                    gx = F.sum_to(gx, d.shape)   # the one place broadcasting is undone
+                if gx.dtype != d.dtype:          # a gradient has its input's dtype
+                    gx = gx.astype(d.dtype)
+                if anomaly:
+                    _reg.check_finite(op, gx, t.site, "backward")
+                xseq = x.seq
+                prev = grads.get(xseq)
+                if prev is None:
+                    grads[xseq] = gx
+                    waiting[xseq] = x
+                    heappush(heap, -xseq)
+                else:
+                    grads[xseq] = prev + gx
         if not retain_graph:
             # the graph stays readable (draw, explain) while you hold its output, but its
             # backward is spent, as in PyTorch
@@ -118,8 +138,9 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
     return out
 
 
-def _receive(F, x: Tensor, gx, grads: dict, heap: list, op, t: Tensor, anomaly: bool) -> None:
-    """Input ``x`` of ``t`` receives its share ``gx``; fan-out adds up."""
+def _receive(F, x: Tensor, gx, grads: dict, waiting: dict, heap: list, op, t: Tensor,
+             anomaly: bool) -> None:
+    """Input ``x`` of ``t`` receives its share ``gx`` (a tensor); fan-out adds up."""
     shape = x.shape
     if gx.shape != shape:
         gx = F.sum_to(gx, shape)     # the one place broadcasting is undone
@@ -128,13 +149,13 @@ def _receive(F, x: Tensor, gx, grads: dict, heap: list, op, t: Tensor, anomaly: 
         gx = F.cast(gx, dtype)
     if anomaly:
         _reg.check_finite(op, gx, t.site, "backward")
-    xid = id(x)
-    prev = grads.get(xid)
+    prev = grads.get(x.seq)
     if prev is None:
-        grads[xid] = gx
-        heappush(heap, (-x.seq, x))
+        grads[x.seq] = gx
+        waiting[x.seq] = x
+        heappush(heap, -x.seq)
     else:
-        grads[xid] = prev + gx
+        grads[x.seq] = prev + gx
 
 
 def _owned(arr: np.ndarray, seen: set) -> np.ndarray:

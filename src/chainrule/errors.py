@@ -44,13 +44,23 @@ def capture_site() -> Site:
 
 def site_of(f) -> Site:
     """The innermost frame from ``f`` outwards that is not chainrule's own."""
-    pkg = _PKG_DIR
     while f is not None:
         code = f.f_code
-        if not code.co_filename.startswith(pkg):
+        if not is_ours(code.co_filename):
             return (code, f.f_lasti)
         f = f.f_back
     return ()
+
+
+_OURS: dict = {}
+
+
+def is_ours(filename: str) -> bool:
+    """Whether a file is part of chainrule (memoised: a dict hit costs less than startswith)."""
+    known = _OURS.get(filename)
+    if known is None:
+        known = _OURS[filename] = filename.startswith(_PKG_DIR)
+    return known
 
 
 def site_lineno(site: Site) -> int:

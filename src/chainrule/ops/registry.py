@@ -22,7 +22,7 @@ from .._config import anomaly_enabled, backward_origin, grad_enabled
 from ..core.tensor import Tensor, _fmt_shape, _next_seq
 import sys
 
-from ..errors import _PKG_DIR, GraphError, ShapeError, capture_site, describe, site_of
+from ..errors import _OURS, GraphError, ShapeError, capture_site, describe, site_of
 
 _getframe = sys._getframe
 
@@ -151,12 +151,12 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         t.inputs = args
         t.params = params
         t.seq = _next_seq()
+        t._consumed = False
         # the creation site, inlined: two frames up is the user's line when an operator or a
         # primitive was called directly (the common case); otherwise walk out of the package
         f = _getframe(2)
         code = f.f_code
-        t.site = (code, f.f_lasti) if not code.co_filename.startswith(_PKG_DIR) else \
-            site_of(f)
+        t.site = site_of(f) if _OURS.get(code.co_filename, True) else (code, f.f_lasti)
         origin = backward_origin.get()
         if origin is not None:            # built by a backward rule (create_graph)
             t._origin = ("vjp", origin)
@@ -219,6 +219,7 @@ def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, sit
     t.params = params
     t.site = site
     t.seq = _next_seq()
+    t._consumed = False
     origin = backward_origin.get()
     t._origin = None if origin is None else ("vjp", origin)
     return t
