@@ -120,7 +120,7 @@ def cell(value: float | NA, floor: float | NA | None = None, note: str = "") -> 
         return str(value)
     text = fmt_time(value)
     if floor is not None and not isinstance(floor, NA):
-        text += f" ({value / floor:.1f}×)"
+        text += f" ({value / floor:.2f}×)"
     return text + note
 
 
@@ -165,6 +165,46 @@ def measure(make: Callable[[], Callable[[], object]], s: Settings,
         return median_time(step, s, min_time=min_time), note
     except Exception as exc:  # noqa: BLE001
         return NA(first_line(exc)), ""
+
+
+def measure_interleaved(columns, s: Settings) -> list:
+    """Like :func:`measure` for several columns, but repeat by repeat in turn (floor, then
+    each rival, then the floor again...), so that a slow phase of a shared machine lands on
+    every column alike instead of on whichever one was running. Medians per column."""
+    steps, results = [], []
+    for make, check in columns:
+        try:
+            step = make()
+            note = check(step()) if check else ""
+            for _ in range(3):
+                step()
+            inner = 1
+            while True:
+                gc.collect()
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    step()
+                elapsed = time.perf_counter() - t0
+                if elapsed >= s.min_time:
+                    break
+                inner *= 2 if elapsed == 0 else max(2, min(10, int(1.2 * s.min_time / elapsed) + 1))
+            steps.append((step, inner, [elapsed / inner]))
+            results.append(note)
+        except Exception as exc:  # noqa: BLE001
+            steps.append(None)
+            results.append(NA(first_line(exc)))
+    for _ in range(s.repeats - 1):
+        for entry in steps:
+            if entry is None:
+                continue
+            step, inner, times = entry
+            gc.collect()
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                step()
+            times.append((time.perf_counter() - t0) / inner)
+    return [(r, "") if entry is None else (statistics.median(entry[2]), r)
+            for entry, r in zip(steps, results)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -365,11 +405,14 @@ def bench_mlp(s: Settings) -> str:
                 return f" ! loss {value:.5g} vs {ref:.5g}"
             return ""
 
-        floor, _ = measure(lambda: make_numpy_mlp(params, xs, ys), s)
-        t_torch, n_torch = measure(lambda: make_torch_mlp(params, xs, ys), s, check)
-        t_eager, n_eager = measure(lambda: make_cr_eager_mlp(params, xs, ys), s, check)
         notes: list[str] = []
-        t_comp, n_comp = measure(lambda: make_cr_compiled_mlp(params, xs, ys, notes), s, check)
+        (floor, _), (t_torch, n_torch), (t_eager, n_eager), (t_comp, n_comp) = \
+            measure_interleaved([
+                (lambda: make_numpy_mlp(params, xs, ys), None),
+                (lambda: make_torch_mlp(params, xs, ys), check),
+                (lambda: make_cr_eager_mlp(params, xs, ys), check),
+                (lambda: make_cr_compiled_mlp(params, xs, ys, notes), check),
+            ], s)
         if notes:
             footnotes.add("† `cr.function(..., updates=)` unsupported: compiled loss+grads, "
                           "SGD update applied in NumPy")

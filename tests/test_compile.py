@@ -303,7 +303,7 @@ def test_a_runtime_error_shows_the_generated_line():
     t = cr.placeholder((None, 4), dtype=np.float64, name="t")
     W = cr.Variable(VALUES["W"].copy(), name="W")
     f = cr.function([x, t], ((x @ W - t) ** 2).sum())
-    line = next(ln.split("#")[0].strip() for ln in f.source.splitlines() if "- t" in ln)
+    line = next(ln.split("#")[0].strip() for ln in f.source.splitlines() if "- t" in ln or "np.subtract(" in ln)
     with pytest.raises(ValueError) as info:
         f(np.ones((5, 3)), np.ones((3, 4)))   # both pass their placeholder's check
     text = "".join(traceback.format_exception(info.value))
@@ -351,7 +351,7 @@ def test_fan_out_gradients_accumulate_in_place():
     loss = (h * h).sum() + (h * 2.0).sum()
     (dW,) = cr.grad(loss, [W])
     f = cr.function([x], dW)
-    assert " += " in f.source
+    assert "= np.add(" in f.source and "out=" in f.source   # dx = np.add(dx, g, out=dx)
     H = np.tanh(X @ VALUES["W"])
     np.testing.assert_allclose(f(X), X.T @ ((2 * H + 2.0) * (1 - H ** 2)), rtol=1e-12)
 

@@ -37,7 +37,7 @@ class Eqn:
     node: Tensor
     phase: int = FORWARD
     comment: str = ""
-    inplace: bool = False    # ``out`` reuses the storage of ``ins[0]`` (gradient accumulation)
+    inplace: bool = False    # ``out`` reuses the storage of ``ins[0]`` (``h += b``)
 
 
 @dataclass
@@ -53,6 +53,7 @@ class Program:
     outputs: list = field(default_factory=list)    # var names or literals
     updates: list = field(default_factory=list)    # (variable var name, value var name)
     objects: dict = field(default_factory=dict)    # name -> a user gate the code calls
+    placeholders: dict = field(default_factory=dict)   # input name -> its placeholder
 
 
 _counter = [0]
@@ -133,6 +134,7 @@ class _Builder:
             n = self.fresh(_ident(ph.name, f"x{i}"))
             self.names[id(ph)] = n
             self.prog.inputs.append(n)
+            self.prog.placeholders[n] = ph
 
     def fresh(self, base: str) -> str:
         n = base
@@ -251,7 +253,7 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
         phase_of[e.out] = e.phase
     b.prog.eqns.sort(key=lambda e: e.phase)     # stable: topological within a phase
     _drop_implicit_broadcasts(b.prog, [b.names[id(o)] for o in roots])
-    _accumulate_in_place(b.prog, [b.names[id(o)] for o in roots])
+    _in_place(b.prog, [b.names[id(o)] for o in roots])
     b.prog.outputs = [b.names[id(o)] for o in outputs]
     var_of = {id(t): n for n, t in b.prog.variables}
     for var, value in updates:
@@ -335,31 +337,47 @@ def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
     prog.eqns = [e for e in prog.eqns if id(e) not in drop]
 
 
-def _accumulate_in_place(prog: Program, protected: list) -> None:
-    """Fan-out gradients add up into the first one's own storage: ``dx += g``.
+_IN_PLACE_BINARY = {"add": "np.add", "sub": "np.subtract", "mul": "np.multiply",
+                    "div": "np.divide"}
+_IN_PLACE_UNARY = {"relu": "np.maximum({0}, 0, out={0})", "exp": "np.exp({0}, out={0})",
+                   "tanh": "np.tanh({0}, out={0})", "neg": "np.negative({0}, out={0})",
+                   "log": "np.log({0}, out={0})", "sqrt": "np.sqrt({0}, out={0})",
+                   "abs": "np.abs({0}, out={0})"}
 
-    Only where that storage is a fresh array (not a view of something else), read by this add
-    alone, and already of the sum's shape and dtype.
+
+def _in_place(prog: Program, protected: list) -> None:
+    """Reuse a temporary's storage where a careful person would (``h += b``, ``dx += g``),
+    printed as ``add = np.add(h, b, out=h)`` so every line keeps its own name. Large
+    temporaries cost page faults, not just arithmetic.
+
+    Only where the temporary is a fresh array made by an earlier line (not a view, a variable,
+    an input or a constant), read by this line alone, not an output, and of the result's shape
+    and dtype. For ``+`` and ``*`` either operand may be the one reused.
     """
     made_by = {e.out: e for e in prog.eqns}
-    consumers: dict[str, int] = {}
+    readers: dict[str, int] = {}
     for e in prog.eqns:
         for n in e.ins:
-            consumers[n] = consumers.get(n, 0) + 1
+            readers[n] = readers.get(n, 0) + 1
     keep = set(protected)
+
+    def reusable(n: str, e: Eqn) -> bool:
+        a = made_by.get(n)      # 0-d results are NumPy scalars, which have no storage to reuse
+        return a is not None and a.op.fresh and readers.get(n) == 1 and n not in keep \
+            and len(e.node.shape) > 0 and tuple(a.node.shape) == tuple(e.node.shape) \
+            and a.node.dtype == e.node.dtype
+
     for e in prog.eqns:
-        if e.op is not ew.add or e.phase != BACKWARD or e.ins[0] == e.ins[1]:
-            continue
-        a = made_by.get(e.ins[0])
-        if a is None or not a.op.fresh or a.phase != BACKWARD or consumers.get(a.out) != 1 \
-                or a.out in keep:
-            continue
-        # the shapes of the names as they now stand (a dropped broadcast leaves a smaller one)
-        b = made_by.get(e.ins[1])
-        if b is None or tuple(a.node.shape) != tuple(e.node.shape) \
-                or tuple(b.node.shape) != tuple(e.node.shape) or a.node.dtype != e.node.dtype:
-            continue
-        e.inplace = True
+        name = e.op.name
+        if name in _IN_PLACE_UNARY and not e.params and reusable(e.ins[0], e):
+            e.inplace = True
+        elif name in _IN_PLACE_BINARY and e.ins[0] != e.ins[1]:
+            if reusable(e.ins[0], e):
+                e.inplace = True
+            elif name in ("add", "mul") and reusable(e.ins[1], e) \
+                    and e.ins[0] not in prog.constants:   # keep ``0.1 * dW`` as written
+                e.ins = [e.ins[1], e.ins[0]]
+                e.inplace = True
 
 
 def _render(e: Eqn) -> str:
@@ -385,6 +403,9 @@ def _literals(prog: Program) -> dict:
         for k, n in enumerate(e.ins):
             uses.setdefault(n, []).append((e, k))
     elsewhere = set(prog.outputs) | {v for _, v in prog.updates}
+    dtype_of = {e.out: e.node.dtype for e in prog.eqns}
+    dtype_of.update({n: t.dtype for n, t in prog.variables})
+    dtype_of.update({n: t.dtype for n, t in prog.placeholders.items()})
     out = {}
     for n, arr in prog.constants.items():
         lit = _literal(arr)
@@ -392,10 +413,10 @@ def _literals(prog: Program) -> dict:
             continue
         ok = True
         for e, k in uses[n]:
-            others = [x for j, x in enumerate(e.node.inputs) if j != k]
+            # the other operands must be arrays (not constants) of the constant's own dtype
+            others = [m for j, m in enumerate(e.ins) if j != k]
             if e.op.name not in _WEAK_OK or not others or any(
-                    x.dtype != arr.dtype or x.ndim == 0 and x.data is not None
-                    and x.op is None for x in others):
+                    dtype_of.get(m) != arr.dtype for m in others):
                 ok = False
                 break
         if ok:
@@ -464,9 +485,10 @@ def to_source(prog: Program) -> tuple[str, list]:
         return renamed.get(n, n)
 
     # a single-use transpose is a view: print it where it is used, ``relu.T @ dz``
+    update_reads = {v for _, v in prog.updates} | set(in_place.values())
     inline.update({e.out: e for e in prog.eqns
                    if e.op.name == "transpose" and readers.get(e.out) == 1
-                   and e.out not in prog.outputs and e.out not in written})
+                   and e.out not in prog.outputs and e.out not in update_reads})
     for e in prog.eqns:
         if e.out in in_place or e.out in inline:
             continue
@@ -475,9 +497,12 @@ def to_source(prog: Program) -> tuple[str, list]:
             body.append(_SECTION[phase])
         e2 = Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node, e.phase)
         if e.inplace:
-            acc, other = e2.ins
-            body.append(f"{acc} += {other}".ljust(40) + f"  # {e.comment}".rstrip())
-            renamed[e.out] = acc
+            if e.op.name in _IN_PLACE_BINARY:     # add = np.add(h, b, out=h)
+                acc, other = e2.ins
+                line = f"{e.out} = {_IN_PLACE_BINARY[e.op.name]}({acc}, {other}, out={acc})"
+            else:                                  # relu = np.maximum(h, 0, out=h)
+                line = f"{e.out} = {_IN_PLACE_UNARY[e.op.name].format(e2.ins[0])}"
+            body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
             continue
         line = f"{e.out} = {_render(e2)}"
         body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
