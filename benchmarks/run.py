@@ -798,7 +798,23 @@ def bench_site_capture(s: Settings) -> str:
 
 # ------------------------------------------------------------------------------------------
 
-BENCHES = {"mlp": bench_mlp, "perop": bench_perop, "deep": bench_deep, "site": bench_site_capture}
+def bench_e2e(s: Settings) -> str:
+    """Row 5: the digits MLP trained end to end (benchmarks/e2e.py), interleaved repeats."""
+    import e2e
+
+    title = ["## 5. End to end: digits MLP", "",
+             "64-128-10 ReLU, softmax cross-entropy, Adam lr 1e-3, batch 64, 30 epochs on "
+             "scikit-learn's digits (1437 train / 360 test); same initial weights and the same "
+             "batches in the same order for every column; median wall time of "
+             f"{3 if s.repeats > 5 else 1} interleaved run(s), and the final test accuracy.", ""]
+    try:
+        return "\n".join(title + [e2e.table(e2e.run(repeats=3 if s.repeats > 5 else 1))])
+    except Exception as exc:  # noqa: BLE001  (scikit-learn absent, ...)
+        return "\n".join(title + [f"n/a ({first_line(exc)})"])
+
+
+BENCHES = {"mlp": bench_mlp, "perop": bench_perop, "deep": bench_deep, "site": bench_site_capture,
+           "e2e": bench_e2e}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 import chainrule as cr
 
 from .._random import default_generator, manual_seed
-from ..data import DataLoader, Dataset, TOY_DATASETS, load_dataset
+from ..data import DataLoader, Dataset, load_dataset
 from . import report
 
 __all__ = ["DEFAULT_CONFIG", "build_model", "make_optimizer", "make_loss", "load_run_dataset",

@@ -5,7 +5,6 @@ operators, NumPy-style keyword arguments and Tensor methods meet them.
 """
 from __future__ import annotations
 
-import builtins
 
 import numpy as np
 
@@ -110,6 +109,7 @@ T.__dict__.update(
     scatter_add=lambda g, like, index: sh.scatter_add(g, like, index=index),
     pick=sh.pick, unpick=sh.unpick, one_hot=sh.one_hot,
     softmax=lambda x, axis=-1: composite.softmax(x, axis=axis),
+    softmax_minus_onehot=composite.softmax_minus_onehot,
     count=lambda x, axis=None: red.count(x, axis=axis),
     cast=lambda x, dtype: ew.cast(x, dtype=np.dtype(dtype)),
 )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
+
 
 def norm_axes(axis, ndim: int) -> tuple:
     """``axis`` (None, int or tuple) as a sorted tuple of non-negative ints."""
@@ -36,40 +38,8 @@ def _sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     return g.sum(axis=tuple(range(lead))) if lead else g
 
 
-def _scatter_add(g: np.ndarray, like: np.ndarray, index) -> np.ndarray:
-    out = np.zeros(like.shape, dtype=g.dtype)
-    if is_basic_index(index):
-        out[index] = g      # basic indexing never repeats an element
-    else:
-        np.add.at(out, index, g)   # repeated integer indices must add up, not overwrite
-    return out
-
-
-def is_basic_index(index) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis
-               for i in items)
-
-
 def _pick(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(x, labels[:, None], axis=1)[:, 0]
-
-
-def _unpick(g: np.ndarray, like: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    out = np.zeros(like.shape, dtype=g.dtype)
-    out[np.arange(len(labels)), labels] = g
-    return out
-
-
-def _one_hot(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
-    out = np.zeros(like.shape, dtype=like.dtype)
-    out[np.arange(len(labels)), labels] = 1
-    return out
-
-
-def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    return x[np.arange(len(labels)), labels]
 
 
 def _count(x: np.ndarray, axis) -> int:
@@ -97,9 +67,9 @@ A = _Namespace(
     mT=lambda x: np.swapaxes(x, -1, -2),
     matmul=np.matmul,
     getitem=lambda x, index: x[index],
-    scatter_add=_scatter_add,
-    pick=_pick, unpick=_unpick, one_hot=_one_hot,
-    softmax=_softmax,
+    scatter_add=kernels.scatter_add,
+    pick=_pick, unpick=kernels.unpick, one_hot=kernels.one_hot,
+    softmax=kernels.softmax, softmax_minus_onehot=kernels.softmax_minus_onehot,
     count=_count,
     cast=lambda x, dtype: x.astype(dtype, copy=False),
 )

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .namespace import _one_hot, _pick, _scatter_add, _unpick, norm_axes
+from . import kernels
+from .kernels import SOURCE
+from .namespace import _pick, norm_axes
 from .registry import primitive
 
 
@@ -61,36 +63,21 @@ getitem = primitive("getitem", lambda x, *, index: x[index],
                     (lambda F, g, out, x, *, index: F.scatter_add(g, x, index),),
                     lambda a, p, node: f"{a[0]}[{_render_index(p['index'])}]", "[]", fresh=False)
 scatter_add = primitive(
-    "scatter_add", lambda g, like, *, index: _scatter_add(g, like, index),
+    "scatter_add", lambda g, like, *, index: kernels.scatter_add(g, like, index),
     (lambda F, g, out, x, like, *, index: F.getitem(g, index), None),
     lambda a, p, node: f"_scatter_add({a[0]}, {a[1]}, np.s_[{_render_index(p['index'])}])",
-    "scatter", infer=lambda g, like, **p: (like.shape, g.dtype), helper="""\
-def _scatter_add(g, like, index):
-    out = np.zeros(like.shape, dtype=g.dtype)
-    np.add.at(out, index, g)  # repeated indices add up
-    return out
-""")
+    "scatter", infer=lambda g, like, **p: (like.shape, g.dtype), helper=SOURCE["_scatter_add"])
 
 # x[range(N), labels]: each row's entry at its label (the correct-class score)
 pick = primitive("pick", _pick, (lambda F, g, out, x, labels: F.unpick(g, x, labels), None),
                  "{0}[np.arange(len({1})), {1}]", "pick", fresh=True,
                  infer=lambda x, labels: (labels.shape, x.dtype))
 unpick = primitive(
-    "unpick", _unpick, (lambda F, g, out, x, like, labels: F.pick(g, labels), None, None),
+    "unpick", kernels.unpick, (lambda F, g, out, x, like, labels: F.pick(g, labels), None, None),
     "_unpick({0}, {1}, {2})", "unpick", infer=lambda g, like, labels: (like.shape, g.dtype),
-    helper="""\
-def _unpick(g, like, labels):
-    out = np.zeros(like.shape, dtype=g.dtype)
-    out[np.arange(len(labels)), labels] = g
-    return out
-""")
-one_hot = primitive("one_hot", _one_hot, None, "_one_hot({0}, {1})", "one_hot",
-                    infer=lambda labels, like: (like.shape, like.dtype), helper="""\
-def _one_hot(labels, like):
-    out = np.zeros(like.shape, dtype=like.dtype)
-    out[np.arange(len(labels)), labels] = 1
-    return out
-""")
+    helper=SOURCE["_unpick"])
+one_hot = primitive("one_hot", kernels.one_hot, None, "_one_hot({0}, {1})", "one_hot",
+                    infer=lambda labels, like: (like.shape, like.dtype), helper=SOURCE["_one_hot"])
 
 
 def _concat_vjp(F, g, out, *xs, axis=0):

@@ -79,7 +79,10 @@ class Adam(Optimizer):
     def _step_symbolic(self, p: Any, g: Any, state: dict, lr: Any) -> list[tuple]:
         beta1, beta2 = self.betas
         step, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        t = step + 1.0
+        # Every parameter of a compiled step advances together, so all read the first one's
+        # counter: the bias corrections below are then one expression, which the compiler
+        # computes once instead of once per parameter (ten scalar NumPy calls each).
+        t = self.state[0]["step"] + 1.0
         base = p
         if self.weight_decay:
             if self._decoupled:
