@@ -5,13 +5,14 @@ gradients are reduced to each operand's shape here, after every VJP, and nowhere
 """
 from __future__ import annotations
 
+from heapq import heappop, heappush
 from typing import Optional, Sequence
 
 import numpy as np
 
+from . import _malloc
 from ._config import _grad_enabled, anomaly_enabled, backward_origin
 from .core.tensor import Tensor, _next_seq, _to_array
-from heapq import heappop, heappush
 from .errors import GraphError, ShapeError, describe
 from .ops import registry as _reg
 from .ops.namespace import A, T
@@ -183,6 +184,8 @@ def backward(root: Tensor, grad=None, *, retain_graph: Optional[bool] = None,
                          f"cr.no_grad())")
     if retain_graph is None:
         retain_graph = create_graph
+    if not _malloc._done:
+        _malloc.keep_heap()
     seed = _seed(root, grad, False)
     token = _grad_enabled.set(create_graph)
     try:

@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import _malloc
 from ..core.tensor import Tensor, _fmt_shape
 from ..core.toposort import toposort
 from ..errors import GraphError, format_site, site_lineno
@@ -542,6 +543,7 @@ class CompiledFunction:
             if not isinstance(o, Tensor):
                 raise TypeError(f"cr.function outputs must be tensors, got {type(o).__name__}")
         self.inputs = list(inputs)
+        _malloc.keep_heap()       # a compiled step is a training loop too (see _malloc)
         self.program = build_program(self.inputs, outs, list(updates or ()), name)
         self.source, _ = to_source(self.program)
         _counter[0] += 1
