@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 import handwritten  # noqa: E402  (needs the path above)
 
 LR = 0.01
-SECTIONS = ("mlp", "perop", "deep", "site")
+SECTIONS = ("mlp", "perop", "deep", "site", "e2e")
 
 
 # ------------------------------------------------------------------------------------------
