@@ -39,6 +39,7 @@ class Eqn:
     phase: int = FORWARD
     comment: str = ""
     inplace: bool = False    # ``out`` reuses the storage of ``ins[0]`` (``h += b``)
+    into: str = ""           # ``out`` is written into this variable's own array (updates)
 
 
 @dataclass
@@ -267,6 +268,7 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
         if id(var) not in var_of:
             var_of[id(var)] = b.leaf(var)
         b.prog.updates.append((var_of[id(var)], b.names[id(value)]))
+    _update_in_place(b.prog)
     return b.prog
 
 
@@ -361,6 +363,8 @@ def _in_place(prog: Program, protected: list) -> None:
         for n in e.ins:
             readers[n] = readers.get(n, 0) + 1
     keep = set(protected)
+    variables = {n for n, _ in prog.variables}
+    update_steps = {e.ins[1] for e in prog.eqns if e.op is ew.sub and e.ins[0] in variables}
 
     def reusable(n: str, e: Eqn) -> bool:
         a = made_by.get(n)      # 0-d results are NumPy scalars, which have no storage to reuse
@@ -376,9 +380,54 @@ def _in_place(prog: Program, protected: list) -> None:
             if reusable(e.ins[0], e):
                 e.inplace = True
             elif name in ("add", "mul") and reusable(e.ins[1], e) \
-                    and e.ins[0] not in prog.constants:   # keep ``0.1 * dW`` as written
+                    and e.out not in update_steps:   # keep ``W -= 0.1 * dW`` as written
                 e.ins = [e.ins[1], e.ins[0]]
                 e.inplace = True
+
+
+def _update_in_place(prog: Program) -> None:
+    """``m = 0.9 * m + 0.1 * g`` computed in m's own array, as an optimizer does by hand.
+
+    When an update's new value is a chain of in-place lines whose first line reads the
+    variable, and nothing else reads the variable, that first line writes into the variable
+    (``np.multiply(m, 0.9, out=m)``) and the final copy ``m[...] = new_m`` goes. The line moves
+    to the update section (everything that reads it is there already).
+    """
+    made_by = {e.out: e for e in prog.eqns}
+    readers: dict[str, list] = {}
+    for e in prog.eqns:
+        for n in e.ins:
+            readers.setdefault(n, []).append(e)
+    reads_elsewhere = set(prog.outputs) | {v for _, v in prog.updates}
+    done = []
+    for var, value in prog.updates:
+        e = made_by.get(value)
+        if e is None or var in reads_elsewhere or len(readers.get(var, [])) != 1:
+            continue
+        while e.inplace:
+            e = made_by.get(e.ins[0])
+            if e is None:
+                break
+        if e is None or e is not readers[var][0] or e.inplace or e.out in prog.outputs:
+            continue
+        if e.op.name in _IN_PLACE_BINARY:
+            if e.ins[0] != var:
+                if e.op.name not in ("add", "mul") or e.ins[1] != var:
+                    continue
+                e.ins = [e.ins[1], e.ins[0]]
+        elif e.op.name not in _IN_PLACE_UNARY or e.params:
+            continue
+        var_t = next(t for n, t in prog.variables if n == var)
+        if tuple(e.node.shape) != tuple(var_t.shape) or e.node.dtype != var_t.dtype \
+                or len(var_t.shape) == 0 \
+                or any(r.phase != UPDATE for r in readers.get(e.out, [])):
+            continue
+        e.into = var
+        e.phase = UPDATE
+        done.append((var, value))
+    if done:
+        prog.updates = [u for u in prog.updates if u not in done]
+        prog.eqns.sort(key=lambda e: e.phase)
 
 
 def _render(e: Eqn) -> str:
@@ -497,7 +546,10 @@ def to_source(prog: Program) -> tuple[str, list]:
             phase = e.phase
             body.append(_SECTION[phase])
         e2 = Eqn(e.out, e.op, [ref(n) for n in e.ins], e.params, e.node, e.phase)
-        if e.inplace:
+        if e.into:                                 # m_new = np.multiply(m, 0.9, out=m)
+            e2.ins[0] = e.into
+            e2.inplace = True
+        if e.inplace or e.into:
             if e.op.name in _IN_PLACE_BINARY:     # add = np.add(h, b, out=h)
                 acc, other = e2.ins
                 line = f"{e.out} = {_IN_PLACE_BINARY[e.op.name]}({acc}, {other}, out={acc})"

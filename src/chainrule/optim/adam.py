@@ -95,8 +95,16 @@ class Adam(Optimizer):
         # reflected power operator from the engine.
         correction1 = 1.0 - cr.exp(t * math.log(beta1)) if beta1 > 0 else 1.0
         correction2 = 1.0 - cr.exp(t * math.log(beta2)) if beta2 > 0 else 1.0
-        denom = cr.sqrt(new_v) / cr.sqrt(correction2) + self.eps
-        new_p = base - (lr / correction1) * (new_m / denom)
+        # The step counter and lr are float64 scalars; cast what they give to the parameter's
+        # dtype, or every float32 moment below would be promoted to float64 (eager Adam uses
+        # Python floats here, which NumPy keeps weak).
+        root2 = cr.sqrt(correction2)
+        step_size = lr / correction1
+        if isinstance(root2, cr.Tensor):
+            root2 = root2.astype(p.dtype)
+        step_size = step_size.astype(p.dtype)
+        denom = cr.sqrt(new_v) / root2 + self.eps
+        new_p = base - step_size * (new_m / denom)
         return [(step, t), (m, new_m), (v, new_v), (p, new_p)]
 
 
