@@ -260,19 +260,27 @@ def placeholder(shape=None, *, dtype=None, name: Optional[str] = None) -> Tensor
     """
     if shape is None:
         raise ChainruleError("placeholder needs a shape, e.g. (None, 784); use None for a free dim")
+    shape = tuple(None if n is None else int(n) for n in (
+        shape if isinstance(shape, (tuple, list)) else (shape,)))
+    return make_leaf(None, name=name, site=capture_site(), shape=shape,
+                     dtype=np.dtype(dtype) if dtype is not None else default_dtype())
+
+
+def make_leaf(data, *, name=None, site=(), shape=None, dtype=None) -> Tensor:
+    """A leaf that records nothing, built without ``__init__``'s conversions: a constant
+    (``data`` an ndarray) or a placeholder (``data`` None, with ``shape`` and ``dtype``)."""
     t = Tensor.__new__(Tensor)
-    t.data = None
+    t.data = data
     t.grad = None
     t.requires_grad = False
     t.name = name
     t.op = None
     t.inputs = ()
     t.params = None
-    t.site = capture_site()
+    t.site = site
     t.seq = _next_seq()
-    t._shape = tuple(None if n is None else int(n) for n in (
-        shape if isinstance(shape, (tuple, list)) else (shape,)))
-    t._dtype = np.dtype(dtype) if dtype is not None else default_dtype()
+    t._shape = shape
+    t._dtype = dtype
     return t
 
 

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .._config import anomaly_enabled, backward_origin, grad_enabled
-from ..core.tensor import Tensor, _fmt_shape, _next_seq
+from ..core.tensor import Tensor, _fmt_shape, _next_seq, make_leaf
 import sys
 
 from ..errors import _OURS, GraphError, ShapeError, capture_site, describe, site_of
@@ -104,18 +104,7 @@ def _lift_all(args: tuple) -> tuple:
 
 
 def _const(arr: np.ndarray) -> Tensor:
-    t = Tensor.__new__(Tensor)
-    t.data = arr
-    t.grad = None
-    t.requires_grad = False
-    t.name = None
-    t.op = None
-    t.inputs = ()
-    t.params = None
-    t.site = ()
-    t._shape = None
-    t._dtype = None
-    return t
+    return make_leaf(arr)
 
 
 def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
@@ -206,19 +195,12 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
 
 
 def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, site) -> Tensor:
-    t = Tensor.__new__(Tensor)
-    t.data = None
-    t.grad = None
-    t.name = None
-    t._shape = shape
-    t._dtype = np.dtype(dtype)
+    t = make_leaf(None, site=site, shape=shape, dtype=np.dtype(dtype))
     t.requires_grad = grad_enabled() and prim.vjp is not None and any(
         x.requires_grad for x in xs)
     t.op = prim
     t.inputs = xs
     t.params = params
-    t.site = site
-    t.seq = _next_seq()
     t._consumed = False
     origin = backward_origin.get()
     t._origin = None if origin is None else ("vjp", origin)
