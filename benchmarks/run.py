@@ -167,10 +167,11 @@ def measure(make: Callable[[], Callable[[], object]], s: Settings,
         return NA(first_line(exc)), ""
 
 
-def measure_interleaved(columns, s: Settings) -> list:
+def measure_interleaved(columns, s: Settings, min_time: float | None = None) -> list:
     """Like :func:`measure` for several columns, but repeat by repeat in turn (floor, then
     each rival, then the floor again...), so that a slow phase of a shared machine lands on
     every column alike instead of on whichever one was running. Medians per column."""
+    min_time = s.min_time if min_time is None else min_time
     steps, results = [], []
     for make, check in columns:
         try:
@@ -185,9 +186,9 @@ def measure_interleaved(columns, s: Settings) -> list:
                 for _ in range(inner):
                     step()
                 elapsed = time.perf_counter() - t0
-                if elapsed >= s.min_time:
+                if elapsed >= min_time:
                     break
-                inner *= 2 if elapsed == 0 else max(2, min(10, int(1.2 * s.min_time / elapsed) + 1))
+                inner *= 2 if elapsed == 0 else max(2, min(10, int(1.2 * min_time / elapsed) + 1))
             steps.append((step, inner, [elapsed / inner]))
             results.append(note)
         except Exception as exc:  # noqa: BLE001
@@ -556,11 +557,12 @@ def bench_perop(s: Settings) -> str:
             ("PyTorch eager", make_torch_perop),
             ("chainrule eager", make_cr_perop),
             ("micrograd (scalar)", make_micrograd_perop)]
-    per_op = {}
-    for label, make in cols:
-        # Same repeat length in both modes: the cyclic GC's share depends on it (see README).
-        t, _ = measure(lambda make=make: make(n), s, min_time=PEROP_MIN_TIME)
-        per_op[label] = t if isinstance(t, NA) else t / n
+    # Same repeat length in both modes: the cyclic GC's share depends on it (see README).
+    # Columns take turns repeat by repeat, like the MLP rows.
+    timed = measure_interleaved([(lambda make=make: make(n), None) for _, make in cols], s,
+                                min_time=PEROP_MIN_TIME)
+    per_op = {label: t if isinstance(t, NA) else t / n
+              for (label, _), (t, _) in zip(cols, timed)}
     floor = per_op[cols[0][0]]
 
     def us(v):
