@@ -103,6 +103,12 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self):
+        # rows as tensors in the graph (t[0], t[1], ...); len() bounds it, since an index past
+        # the end is reported as a ShapeError rather than the IndexError iteration expects
+        for i in range(len(self)):
+            yield self[i]
+
     # -- getting the value out -------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The value as an ndarray (the array itself, not a copy)."""
