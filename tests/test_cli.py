@@ -127,3 +127,29 @@ def test_hinge_sgd_and_missing_scikit_learn_fallback(tmp_path, monkeypatch, caps
     state = cr.load(out / "checkpoint.npz")
     assert state["config"]["dataset"] == "spiral" and state["config"]["loss"] == "hinge"
     assert (out / "decision_boundary.png").stat().st_size > 0
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_checkpoint(
+        tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL, "--epochs", "2", "--out", str(out)]) == 0
+    before = model_arrays(out)
+    capsys.readouterr()
+    real = Trainer._build_steps
+
+    def diverging_steps(self):
+        step, forward = real(self)
+
+        def diverging(xb, yb):
+            loss, logits = step(xb, yb)
+            return float("nan"), logits
+
+        return diverging, forward
+
+    monkeypatch.setattr(Trainer, "_build_steps", diverging_steps)
+    assert main(["train", *SMALL, "--epochs", "4", "--out", str(out), "--resume"]) != 0
+    printed = capsys.readouterr()
+    assert "diverged" in printed.out + printed.err and "nan" in printed.out + printed.err
+    after = model_arrays(out)          # the checkpoint from before the NaN is intact
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k])

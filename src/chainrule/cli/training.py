@@ -8,6 +8,7 @@ generator's state, and training from it reaches the same final weights bit for b
 from __future__ import annotations
 
 import importlib.util
+import math
 import signal
 import threading
 import time
@@ -267,6 +268,11 @@ class Trainer:
             tick = time.perf_counter()
             for xb, yb in batches:
                 loss, logits = self._train_step(xb, yb)
+                if not math.isfinite(loss):    # no silent NaN: stop before it is saved
+                    raise cr.ChainruleError(
+                        f"the training loss became {loss} at epoch {self.epoch + 1}, batch "
+                        f"{p['seen'] // max(len(yb), 1) + 1}: training diverged (try a lower "
+                        f"--lr); the last checkpoint in {self.out_dir} is from before it")
                 p["loss_sum"] += loss * len(yb)
                 p["correct"] += int(np.sum(logits.argmax(axis=1) == yb))
                 p["seen"] += len(yb)
