@@ -191,11 +191,9 @@ class Tensor:
                 extra.append(f"dtype={self.data.dtype}")
         return f"tensor({', '.join([body] + extra)})"
 
-    def __hash__(self) -> int:
-        return id(self)
-
-    # Comparisons return tensors (like NumPy), so identity-based hashing needs an explicit
-    # __hash__; placeholders are dict keys in feeds.
+    # Comparisons return tensors (like NumPy), so hashing stays by identity, explicitly:
+    # placeholders are dict keys in feeds.
+    __hash__ = object.__hash__
 
     def _repr_svg_(self):  # Jupyter shows a tensor as its graph
         try:

@@ -179,7 +179,6 @@ _methods = dict(
 )
 for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
-Tensor.__hash__ = lambda self: id(self)  # __eq__ returns a tensor; identity stays the hash
 
 __all__ = [
     "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sum", "mean", "max", "min",
