@@ -190,7 +190,6 @@ def check_against_torch(sizes: list[int], batch: int, lr: float = 0.05) -> float
 
 def main() -> int:
     import doctest
-    import sys
 
     failures, _ = doctest.testmod()
     fd = check_finite_differences()

@@ -477,19 +477,23 @@ def make_cr_perop(n_ops: int):
 
     def step():
         x = cr.tensor(h0, requires_grad=True)
-        h = x
-        for k in range(n_ops):
-            op = k % 3
-            if op == 0:
-                h = h * a
-            elif op == 1:
-                h = h + b
-            else:
-                h = h.tanh()
-        h.sum().backward()
+        _chain(x, a, b, n_ops).sum().backward()
         return x.grad
 
     return step
+
+
+def _chain(h, a, b, n_ops: int):
+    """The row-2 chain, for any engine whose tensors have ``*``, ``+`` and ``.tanh()``."""
+    for k in range(n_ops):
+        op = k % 3
+        if op == 0:
+            h = h * a
+        elif op == 1:
+            h = h + b
+        else:
+            h = h.tanh()
+    return h
 
 
 def make_torch_perop(n_ops: int):
@@ -499,16 +503,7 @@ def make_torch_perop(n_ops: int):
 
     def step():
         x = torch.tensor(h0, requires_grad=True)
-        h = x
-        for k in range(n_ops):
-            op = k % 3
-            if op == 0:
-                h = h * a
-            elif op == 1:
-                h = h + b
-            else:
-                h = h.tanh()
-        h.sum().backward()
+        _chain(x, a, b, n_ops).sum().backward()
         return x.grad
 
     return step

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from gates import Multiply
 
 RNG = np.random.default_rng(0)
 SHAPES = {"W": (3, 4), "b": (4,), "W2": (4, 4), "c": (1, 4), "w": (3,), "v": (4,), "s": ()}
@@ -528,15 +529,6 @@ def test_update_of_the_wrong_rank_with_a_free_dim():
 
 
 # -- user-defined gates ---------------------------------------------------------------------
-class Multiply(cr.Function):
-    def forward(self, x, y):
-        self.x, self.y = x, y
-        return x * y
-
-    def backward(self, dz):
-        return dz * self.y, dz * self.x
-
-
 class Add2(cr.Function):
     def forward(self, x, y):
         return x + y
