@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from ..ops import elementwise as ew
+from ..ops.kernels import SOURCE
 from .ir import BACKWARD, FORWARD, UPDATE, Eqn, Program, _ident
 from .transforms import _BROADCASTING, _IN_PLACE_BINARY, _IN_PLACE_UNARY
 
@@ -65,6 +66,7 @@ def _literals(prog: Program) -> dict:
             uses.setdefault(n, []).append((e, k))
     elsewhere = set(prog.outputs) | {v for _, v in prog.updates}
     dtype_of = {e.out: e.node.dtype for e in prog.eqns}
+    dtype_of.update({e.also: e.node.inputs[0].dtype for e in prog.eqns if e.also})
     dtype_of.update({n: t.dtype for n, t in prog.variables})
     dtype_of.update({n: t.dtype for n, t in prog.placeholders.items()})
     out = {}
@@ -99,8 +101,9 @@ def to_source(prog: Program) -> tuple[str, list]:
     lines = ["import numpy as np", ""]
     helpers = []
     for e in prog.eqns:
-        if e.op.helper and e.op.helper not in helpers:
-            helpers.append(e.op.helper)
+        helper = SOURCE["_cross_entropy_with_grad"] if e.also else e.op.helper
+        if helper and helper not in helpers:
+            helpers.append(helper)
     for h in helpers:
         lines += [h.rstrip(), "", ""]
     literal = _literals(prog)
@@ -167,6 +170,11 @@ def to_source(prog: Program) -> tuple[str, list]:
             else:                                  # relu = np.maximum(h, 0, out=h)
                 line = f"{e.out} = {_IN_PLACE_UNARY[e.op.name].format(e2.ins[0])}"
             body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
+            continue
+        if e.also:         # loss, dlogits = _cross_entropy_with_grad(logits, y, 'mean')
+            line = f"{e.out}, {e.also} = _cross_entropy_with_grad({e2.ins[0]}, {e2.ins[1]}, " \
+                   f"{e.params['reduction']!r})"
+            body.append(f"{line.ljust(40)}  # {e.comment}, and its gradient")
             continue
         line = f"{e.out} = {_render(e2)}"
         body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")

@@ -37,6 +37,7 @@ class Eqn:
     comment: str = ""
     inplace: bool = False    # ``out`` reuses the storage of ``ins[0]`` (``h += b``)
     into: str = ""           # ``out`` is written into this variable's own array (updates)
+    also: str = ""           # a second result of the same line (cross-entropy's gradient)
 
 
 @dataclass

@@ -138,9 +138,24 @@ def _update_in_place(prog: Program) -> None:
         prog.eqns.sort(key=lambda e: e.phase)
 
 
+def _fuse_cross_entropy(prog: Program) -> None:
+    """The loss line and its gradient's line share one exp: ``loss, dlogits =
+    _cross_entropy_with_grad(logits, y, 'mean')``, as a careful person computes them."""
+    grads = {tuple(e.ins): e for e in prog.eqns if e.op.name == "softmax_minus_onehot"}
+    drop = set()
+    for e in prog.eqns:
+        g = grads.get(tuple(e.ins)) if e.op.name == "cross_entropy" else None
+        if g is not None and id(g) not in drop:
+            e.also = g.out
+            drop.add(id(g))
+    if drop:
+        prog.eqns = [e for e in prog.eqns if id(e) not in drop]
+
+
 def optimize(prog: Program) -> Program:
     """Run every pass, in order; returns ``prog``."""
     _drop_implicit_broadcasts(prog, prog.protected)
     _in_place(prog, prog.protected)
     _update_in_place(prog)
+    _fuse_cross_entropy(prog)
     return prog
