@@ -5,7 +5,7 @@ Usage (from the repository root; see benchmarks/README.md for why the two variab
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/run.py [--quick] [--only NAME]
 
 NAME is one of ``mlp``, ``perop``, ``deep``, ``site`` (comma-separated for several). Every figure
-is the median over repeats after warm-up, measured with ``time.perf_counter`` in this run; ratios
+is the best of its repeats after warm-up, measured with ``time.perf_counter`` in this run; ratios
 are against the hand-written NumPy floor measured alongside. A column whose library is missing or
 raises prints ``n/a`` with the first line of the error instead of stopping the run.
 """
@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -75,9 +74,9 @@ def first_line(exc: BaseException) -> str:
     return reason if len(reason) <= 90 else reason[:87] + "..."
 
 
-def median_time(fn: Callable[[], object], s: Settings, warmup: int = 3,
+def best_time(fn: Callable[[], object], s: Settings, warmup: int = 3,
                 min_time: float | None = None) -> float:
-    """Median seconds per call of ``fn`` over ``s.repeats`` repeats, after ``warmup`` calls.
+    """Best seconds per call of ``fn`` over ``s.repeats`` repeats, after ``warmup`` calls.
 
     Each repeat times a loop of ``inner`` calls, with ``inner`` calibrated so that a repeat
     lasts at least ``min_time`` (default ``s.min_time``). The garbage collector stays on, as in
@@ -104,7 +103,7 @@ def median_time(fn: Callable[[], object], s: Settings, warmup: int = 3,
         for _ in range(inner):
             fn()
         times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+    return min(times)
 
 
 def fmt_time(seconds: float) -> str:
@@ -162,7 +161,7 @@ def measure(make: Callable[[], Callable[[], object]], s: Settings,
     try:
         step = make()
         note = check(step()) if check else ""
-        return median_time(step, s, min_time=min_time), note
+        return best_time(step, s, min_time=min_time), note
     except Exception as exc:  # noqa: BLE001
         return NA(first_line(exc)), ""
 
@@ -204,7 +203,7 @@ def measure_interleaved(columns, s: Settings, min_time: float | None = None) -> 
             for _ in range(inner):
                 step()
             times.append((time.perf_counter() - t0) / inner)
-    return [(r, "") if entry is None else (statistics.median(entry[2]), r)
+    return [(r, "") if entry is None else (min(entry[2]), r)
             for entry, r in zip(steps, results)]
 
 
@@ -687,7 +686,7 @@ def run_deep_case(impl: str, n: int, repeats: int, budget: float,
             last = f"killed by signal {-proc.returncode}: {last}"
         return NA(last.replace("|", "/")[:90])
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["median"] = statistics.median(result["times"])
+    result["best"] = min(result["times"])
     return result
 
 
@@ -702,18 +701,18 @@ def bench_deep(s: Settings) -> str:
         results = {impl: run_deep_case(impl, n, repeats, budget[n], timeout)
                    for impl in ("numpy", "torch", "chainrule")}
         floor = results["numpy"]
-        floor_t = floor if isinstance(floor, NA) else floor["median"]
+        floor_t = floor if isinstance(floor, NA) else floor["best"]
 
         def show(r, with_rss=True):
             if isinstance(r, NA):
                 return str(r)
-            t = r["median"]
+            t = r["best"]
             text = f"{t:.3f} s = {t / n * 1e6:.2f} µs/node"
             if not isinstance(floor_t, NA) and r is not floor:
                 text += f" ({t / floor_t:.0f}×)"
             if with_rss:
                 text += f", +{r['rss_growth_mb']:.0f} MB peak RSS"
-            return text + f" [median of {len(r['times'])}]"
+            return text + f" [best of {len(r['times'])}]"
 
         rows.append([f"10^{len(str(n)) - 1} nodes", show(floor, with_rss=False),
                      show(results["torch"]), show(results["chainrule"])])
@@ -776,12 +775,12 @@ def bench_site_capture(s: Settings) -> str:
     try:
         for _ in range(3):
             use(real)
-            on.append(median_time(step, s) / n * 1e6)
+            on.append(best_time(step, s) / n * 1e6)
             use(fake)
-            off.append(median_time(step, s) / n * 1e6)
+            off.append(best_time(step, s) / n * 1e6)
     finally:
         use(real)
-    a, b = statistics.median(on), statistics.median(off)
+    a, b = min(on), min(off)
     del cr
     return "\n".join(title + [
         "The per-op chain of row 2 (forward + backward, µs per op), with the capture of each "
@@ -802,7 +801,7 @@ def bench_e2e(s: Settings) -> str:
     title = ["## 5. End to end: digits MLP", "",
              "64-128-10 ReLU, softmax cross-entropy, Adam lr 1e-3, batch 64, 30 epochs on "
              "scikit-learn's digits (1437 train / 360 test); same initial weights and the same "
-             "batches in the same order for every column; median wall time of "
+             "batches in the same order for every column; best wall time of "
              f"{3 if s.repeats > 5 else 1} interleaved run(s), and the final test accuracy.", ""]
     try:
         return "\n".join(title + [e2e.table(e2e.run(repeats=3 if s.repeats > 5 else 1))])
@@ -832,7 +831,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     print("# chainrule benchmarks" + (" (--quick)" if s.quick else ""), flush=True)
-    print(f"\n{environment_header()}\n- timing: median of {s.repeats} repeats after warm-up, each "
+    print(f"\n{environment_header()}\n- timing: best of {s.repeats} repeats after warm-up (on a "
+          f"shared machine noise only adds time), each "
           f"repeat >= {s.min_time * 1e3:.0f} ms (calibrated inner loop), gc on, "
           "gc.collect() between repeats\n", flush=True)
     for name in names:
