@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from types import CodeType
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -33,7 +32,7 @@ class GradcheckError(ChainruleError):
 # references and no work, so capturing it on every recorded op stays cheap (the line number is
 # worked out from the offset only when an error or a drawing asks). Holding the frame itself
 # would keep every local of the user's function alive as long as the graph.
-Site = tuple  # (CodeType, int) or ()
+Site = tuple  # (code object, bytecode offset) or ()
 _getframe = sys._getframe
 
 
@@ -99,5 +98,5 @@ def describe(site: Site) -> str:
 
 __all__ = [
     "ChainruleError", "ShapeError", "GraphError", "GradcheckError",
-    "capture_site", "format_site", "describe", "CodeType",
+    "capture_site", "format_site", "describe",
 ]

@@ -32,10 +32,6 @@ class Progress:
             except ImportError:
                 pass
 
-    @property
-    def uses_bar(self) -> bool:
-        return self._tqdm is not None
-
     def epoch(self, batches: Iterable[Any], total: int, initial: int,
               desc: str) -> tuple[Iterator[Any], Callable[[str], None], Callable[[], None]]:
         """Wrap an epoch's batches; return (iterator, set_postfix, close)."""
