@@ -35,10 +35,10 @@ def draw(tensor: Tensor, path=None, *, values: bool = True, grads: bool = True,
     tensor : Tensor
         The output; its graph is everything it was computed from.
     path : str or Path, optional
-        ``.dot`` writes the DOT text; ``.svg``, ``.png`` (or any Graphviz format) renders it
-        with Graphviz, which must be installed (``apt-get install graphviz``,
-        ``pip install graphviz``). If it is missing, the DOT text is written next to ``path``
-        and :class:`chainrule.ChainruleError` says how to install it.
+        ``.dot`` writes the DOT text; ``.svg``, ``.png`` (or any Graphviz format) also renders
+        it with Graphviz, which must be installed (``apt-get install graphviz``,
+        ``pip install graphviz``). The DOT text is always written next to ``path``; if
+        Graphviz is missing, :class:`chainrule.ChainruleError` says how to install it.
     values, grads : bool
         Label each edge with its forward value (green) and its gradient (red). Gradients are
         those of a one-element output with respect to every intermediate, computed afresh:
@@ -79,11 +79,13 @@ def _write(text: str, path: Path) -> None:
                              f"suffix such as .svg, .png or .dot")
     from .render import render
 
+    # the DOT source is always written beside the picture: it is the part that needs no
+    # Graphviz, can be diffed, and re-rendered in any format later
+    dot_path = path.with_suffix(".dot")
+    dot_path.write_text(text)
     try:
         data = render(text, fmt)
     except ChainruleError as exc:
-        dot_path = path.with_suffix(".dot")
-        dot_path.write_text(text)
         raise ChainruleError(f"cr.draw: cannot write {path}: {exc}. The DOT source is in "
                              f"{dot_path}; once Graphviz is installed, "
                              f"`dot -T{fmt} {dot_path} -o {path}` renders it") from None
