@@ -23,5 +23,6 @@ from .viz import draw, explain
 from ._random import manual_seed
 from .io import save, load
 from . import nn, optim, data
+from . import onnx
 
 __version__ = "0.1.0"
