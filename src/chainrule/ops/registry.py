@@ -86,8 +86,7 @@ def lift(value, like: Optional[Tensor]) -> Tensor:
     Python scalars are weak, as in NumPy 2 and PyTorch: ``x * 2.0`` keeps ``x``'s float32.
     """
     if isinstance(value, (bool, int, float)) and like is not None:
-        dt = np.result_type(like.dtype, value)
-        return _const(np.asarray(value, dtype=dt))
+        return make_leaf(_scalar_array(value, like.dtype))
     if isinstance(value, (np.ndarray, np.generic)):
         return _const(np.asarray(value))
     from ..core.tensor import _to_array
@@ -95,12 +94,36 @@ def lift(value, like: Optional[Tensor]) -> Tensor:
     return _const(_to_array(value))
 
 
+# Python-scalar constants (the 1.01 of ``x * 1.01``) as read-only 0-d arrays, made once per
+# (type, value, dtype): lifting a scalar is on the hottest path of eager code, and building
+# its array cost more than the op itself. Read-only, so sharing one array is safe.
+_SCALARS: dict = {}
+
+
+def _scalar_array(value, dtype: np.dtype) -> np.ndarray:
+    key = (type(value), value, dtype)
+    arr = _SCALARS.get(key) if value else None    # 0.0 and -0.0 are equal keys: not cached
+    if arr is None:
+        arr = np.asarray(value, dtype=np.result_type(dtype, value))
+        arr.flags.writeable = False
+        if len(_SCALARS) > 4096:      # a loop over many distinct constants: stay bounded
+            _SCALARS.clear()
+        _SCALARS[key] = arr
+    return arr
+
+
 def _lift_all(args: tuple) -> tuple:
     # Scalars take the dtype of the first floating tensor operand (then of any tensor), so
     # ``where(c, g, 0)`` keeps g's float32 although the boolean c comes first.
-    tensors = [a for a in args if type(a) is Tensor]
-    like = next((a for a in tensors if a.dtype.kind in "fc"), tensors[0] if tensors else None)
-    return tuple(a if type(a) is Tensor else lift(a, like) for a in args)
+    like = None
+    for a in args:
+        if type(a) is Tensor:
+            if a.dtype.kind in "fc":
+                like = a
+                break
+            if like is None:
+                like = a
+    return tuple([a if type(a) is Tensor else lift(a, like) for a in args])
 
 
 def _const(arr: np.ndarray) -> Tensor:
