@@ -329,7 +329,10 @@ def test_explain_non_elementwise_gates_name_their_rule():
     text = cr.explain(loss)
     assert "sum" in text and "matmul" in text and "g @ y.T" in text
     leaves = text.split("gradients at the leaves")[1].splitlines()
-    assert row(leaves, "W")[1] == "[[1.00," and "[[3.00, 3.00], [5.00, 5.00], [7.00, 7.00]]" in text
+    assert row(leaves, "W")[1:] == ["(3,", "2)", "below", "(3,", "2)", "below"]
+    # a small matrix is printed in full under its table, row by row
+    assert "W grad (3, 2):\n        [[3.00, 3.00],\n         [5.00, 5.00],\n" \
+           "         [7.00, 7.00]]" in text
 
 
 def test_explain_refuses_symbolic_and_says_so_without_variables():

@@ -19,18 +19,22 @@ from ..ops.namespace import A
 
 class Grads(NamedTuple):
     """``total[id(t)]``: the whole gradient reaching ``t`` (the upstream of its gate);
-    ``edge[(id(t), i)]``: what ``t``'s gate sends down to its ``i``-th input."""
+    ``edge[(id(t), i)]``: what ``t``'s gate sends down to its ``i``-th input;
+    ``summed[(id(t), i)]``: that gradient before it was summed back to a broadcast input's
+    shape (only for inputs the gate broadcast)."""
 
     total: dict
     edge: dict
     seed: Optional[np.ndarray]
+    summed: dict = {}
 
 
-def edge_grads(root: Tensor, seed=None) -> Grads:
+def edge_grads(root: Tensor, seed=None, values: Optional[dict] = None) -> Grads:
     """Gradients of ``root`` on every edge, as NumPy arrays (empty when they cannot be known).
 
     ``seed`` is the gradient at ``root``; by default 1 for a one-element ``root`` that requires
-    grad. A symbolic ``root`` (no value) has no numeric gradients.
+    grad. ``values`` maps ``id(tensor)`` to its value for a static graph evaluated with a feed;
+    otherwise a symbolic ``root`` (no value) has no numeric gradients.
 
     >>> import chainrule as cr
     >>> x, y = cr.Variable(3.0), cr.Variable(-4.0)
@@ -39,52 +43,64 @@ def edge_grads(root: Tensor, seed=None) -> Grads:
     >>> float(g.edge[(id(f), 0)]), float(g.total[id(y)])
     (-4.0, 3.0)
     """
-    if root.data is None or not root.requires_grad:
+    value = _value_of(values)
+    out = value(root)
+    if out is None or not root.requires_grad:
         return Grads({}, {}, None)
     if seed is None:
-        if root.data.size != 1:
+        if out.size != 1:
             return Grads({}, {}, None)
-        seed = np.ones(root.shape, dtype=root.dtype)
-    seed = np.asarray(seed, dtype=root.dtype)
+        seed = np.ones(out.shape, dtype=out.dtype)
+    seed = np.asarray(seed, dtype=out.dtype)
     total: dict = {id(root): seed}
     edge: dict = {}
+    summed: dict = {}
     with no_grad():
         for t in reversed(toposort([root])):
             g = total.get(id(t))
-            if g is None or t.op is None or t.op.vjp is None or t.data is None:
+            if g is None or t.op is None or t.op.vjp is None or value(t) is None:
                 continue
             xs = t.inputs
-            datas = [x.data for x in xs]
+            datas = [value(x) for x in xs]
             if not any(x.requires_grad for x in xs) or any(d is None for d in datas):
                 continue
-            gxs = t.op.vjps(A, g, t.data, datas, t.params, [x.requires_grad for x in xs])
-            for i, (x, gx) in enumerate(zip(xs, gxs)):
+            gxs = t.op.vjps(A, g, value(t), datas, t.params, [x.requires_grad for x in xs])
+            for i, (x, gx, d) in enumerate(zip(xs, gxs, datas)):
                 if gx is None or not x.requires_grad:
                     continue
                 gx = np.asarray(gx)
-                if gx.shape != x.shape:
-                    gx = A.sum_to(gx, x.shape)
+                if gx.shape != d.shape:
+                    summed[(id(t), i)] = gx
+                    gx = A.sum_to(gx, d.shape)
                 edge[(id(t), i)] = gx
                 prev = total.get(id(x))
                 total[id(x)] = gx if prev is None else prev + gx
-    return Grads(total, edge, seed)
+    return Grads(total, edge, seed, summed)
 
 
-def local_grads(t: Tensor) -> list:
+def _value_of(values: Optional[dict]):
+    if values is None:
+        return lambda t: t.data
+    return lambda t: values.get(id(t), t.data)
+
+
+def local_grads(t: Tensor, values: Optional[dict] = None) -> list:
     """d out / d input, elementwise, for each input of ``t``'s gate (``None`` where unknown).
 
     The VJP rule with an upstream of ones gives exactly the local derivative for an
     elementwise gate; for others (matmul, sum, ...) that product is not a local derivative,
     so callers should only use this for :data:`ELEMENTWISE` gates.
     """
-    if t.op is None or t.op.vjp is None or t.data is None:
+    value = _value_of(values)
+    out = value(t)
+    if t.op is None or t.op.vjp is None or out is None:
         return [None] * len(t.inputs)
-    datas = [x.data for x in t.inputs]
+    datas = [value(x) for x in t.inputs]
     if any(d is None for d in datas):
         return [None] * len(t.inputs)
     with no_grad():
-        gxs = t.op.vjps(A, np.ones_like(t.data), t.data, datas, t.params)
-    return [None if gx is None else np.broadcast_to(np.asarray(gx), t.data.shape)
+        gxs = t.op.vjps(A, np.ones_like(out), out, datas, t.params)
+    return [None if gx is None else np.broadcast_to(np.asarray(gx), out.shape)
             for gx in gxs]
 
 
