@@ -1,8 +1,22 @@
 """Optimizers (eager in-place steps and compiled update rules) and learning-rate schedules."""
-from .optimizer import Optimizer
-from .sgd import SGD
-from .adam import Adam, AdamW
 from . import lr_scheduler
-from .lr_scheduler import StepLR, CosineAnnealingLR
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .lr_scheduler import (
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler", "StepLR", "CosineAnnealingLR"]
+__all__ = [
+    "SGD", "Adagrad", "Adam", "AdamW", "CosineAnnealingLR", "ExponentialLR", "LambdaLR",
+    "MultiStepLR", "OneCycleLR", "Optimizer", "RMSprop", "ReduceLROnPlateau", "StepLR",
+    "lr_scheduler",
+]

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 import chainrule as cr
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, Scalars
 
 __all__ = ["Adam", "AdamW"]
 
@@ -34,7 +35,6 @@ class Adam(Optimizer):
     array([0.9])
     """
 
-    _state_names = ("step", "exp_avg", "exp_avg_sq")
     _decoupled = False
 
     def __init__(
@@ -45,65 +45,58 @@ class Adam(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        beta1, beta2 = betas
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
+                                      "weight_decay": weight_decay})
+
+    def _check(self, group: Mapping[str, Any]) -> None:
+        super()._check(group)
+        beta1, beta2 = group["betas"]
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
-            raise cr.ChainruleError(f"betas must be in [0, 1), got {betas}")
-        if eps < 0.0 or weight_decay < 0.0:
+            raise cr.ChainruleError(f"betas must be in [0, 1), got {group['betas']}")
+        if not (group["eps"] >= 0.0 and group["weight_decay"] >= 0.0):
             raise cr.ChainruleError("eps and weight_decay must be >= 0")
-        self.betas = (float(beta1), float(beta2))
-        self.eps = float(eps)
-        self.weight_decay = float(weight_decay)
-        super().__init__(params, lr)
 
-    def _hyperparameters(self) -> Mapping[str, Any]:
-        return {"betas": self.betas, "eps": self.eps, "weight_decay": self.weight_decay}
+    def _buffers(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("step", "exp_avg", "exp_avg_sq")
 
-    def _step_eager(self, p: np.ndarray, g: np.ndarray, state: dict, lr: float) -> None:
-        beta1, beta2 = self.betas
-        state["step"] += 1.0
+    def _step_eager(self, p: np.ndarray, g: np.ndarray, state: dict,
+                    group: Mapping[str, Any]) -> None:
+        lr, weight_decay, eps = group["lr"], group["weight_decay"], group["eps"]
+        beta1, beta2 = group["betas"]
+        state["step"] += 1
         t = float(state["step"])
-        if self.weight_decay:
+        if weight_decay:
             if self._decoupled:
-                p *= 1.0 - lr * self.weight_decay
+                p *= 1.0 - lr * weight_decay
             else:
-                g = g + self.weight_decay * p
+                g = g + weight_decay * p
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
         m += (1.0 - beta1) * g
         v *= beta2
         v += (1.0 - beta2) * (g * g)
         step_size = lr / (1.0 - beta1**t)
-        denom = np.sqrt(v) / math.sqrt(1.0 - beta2**t) + self.eps
+        denom = np.sqrt(v) / math.sqrt(1.0 - beta2**t) + eps
         p -= step_size * (m / denom)
 
-    def _step_symbolic(self, p: Any, g: Any, state: dict, lr: Any) -> list[tuple]:
-        beta1, beta2 = self.betas
+    def _step_symbolic(self, p: Any, g: Any, state: dict, h: Scalars) -> list[tuple]:
         step, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        # Every parameter of a compiled step advances together, so all read the first one's
-        # counter: the bias corrections below are then one expression, which the compiler
-        # computes once instead of once per parameter (ten scalar NumPy calls each).
-        t = self.state[0]["step"] + 1.0
+        # Every parameter of a compiled step advances together, so all parameters of a group
+        # (and dtype) read the first one's counter: the bias corrections below are then
+        # computed once per group instead of once per parameter (a dozen scalar NumPy calls).
+        t = h.once("t", lambda: step + 1.0)
+        beta1, beta2 = h("betas", 0), h("betas", 1)
+        step_size = h.once("step_size", lambda: h("lr") / (1.0 - beta1 ** t))
+        root2 = h.once("root2", lambda: cr.sqrt(1.0 - beta2 ** t))
         base = p
-        if self.weight_decay:
+        if h.group.uses("weight_decay"):
             if self._decoupled:
-                base = p * (1.0 - lr * self.weight_decay)
+                base = p * h.once("decay", lambda: 1.0 - h("lr") * h("weight_decay"))
             else:
-                g = g + self.weight_decay * p
-        new_m = beta1 * m + (1.0 - beta1) * g
-        new_v = beta2 * v + (1.0 - beta2) * (g * g)
-        # beta**t as exp(t log beta): the step counter is a tensor, and this needs no
-        # reflected power operator from the engine.
-        correction1 = 1.0 - cr.exp(t * math.log(beta1)) if beta1 > 0 else 1.0
-        correction2 = 1.0 - cr.exp(t * math.log(beta2)) if beta2 > 0 else 1.0
-        # The step counter and lr are float64 scalars; cast what they give to the parameter's
-        # dtype, or every float32 moment below would be promoted to float64 (eager Adam uses
-        # Python floats here, which NumPy keeps weak).
-        root2 = cr.sqrt(correction2)
-        step_size = lr / correction1
-        if isinstance(root2, cr.Tensor):
-            root2 = root2.astype(p.dtype)
-        step_size = step_size.astype(p.dtype)
-        denom = cr.sqrt(new_v) / root2 + self.eps
+                g = g + h("weight_decay") * p
+        new_m = beta1 * m + h.once("1-beta1", lambda: 1.0 - beta1) * g
+        new_v = beta2 * v + h.once("1-beta2", lambda: 1.0 - beta2) * (g * g)
+        denom = cr.sqrt(new_v) / root2 + h("eps")
         new_p = base - step_size * (new_m / denom)
         return [(step, t), (m, new_m), (v, new_v), (p, new_p)]
 
@@ -116,7 +109,7 @@ class AdamW(Adam):
     --------
     >>> import numpy as np, chainrule as cr
     >>> opt = cr.optim.AdamW([cr.Variable(np.zeros(1))])
-    >>> opt.weight_decay
+    >>> opt.param_groups[0]["weight_decay"]
     0.01
     """
 

@@ -1,13 +1,14 @@
 """Stochastic gradient descent with momentum, Nesterov and weight decay (PyTorch's rules)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 import chainrule as cr
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, Scalars
 
 __all__ = ["SGD"]
 
@@ -38,38 +39,39 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        if momentum < 0.0 or weight_decay < 0.0:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+                                      "nesterov": nesterov})
+
+    def _check(self, group: Mapping[str, Any]) -> None:
+        super()._check(group)
+        if not (group["momentum"] >= 0.0 and group["weight_decay"] >= 0.0):
             raise cr.ChainruleError("momentum and weight_decay must be >= 0")
-        if nesterov and momentum <= 0.0:
+        if group["nesterov"] and not group["momentum"] > 0.0:
             raise cr.ChainruleError("Nesterov momentum needs momentum > 0")
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
-        self.nesterov = bool(nesterov)
-        self._state_names = ("momentum_buffer",) if self.momentum else ()
-        super().__init__(params, lr)
 
-    def _hyperparameters(self) -> Mapping[str, Any]:
-        return {"momentum": self.momentum, "weight_decay": self.weight_decay,
-                "nesterov": self.nesterov}
+    def _buffers(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",) if group["momentum"] else ()
 
-    def _step_eager(self, p: np.ndarray, g: np.ndarray, state: dict, lr: float) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
+    def _step_eager(self, p: np.ndarray, g: np.ndarray, state: dict,
+                    group: Mapping[str, Any]) -> None:
+        lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+        if weight_decay:
+            g = g + weight_decay * p
+        if momentum:
             v = state["momentum_buffer"]
-            v *= self.momentum
+            v *= momentum
             v += g
-            g = g + self.momentum * v if self.nesterov else v
+            g = g + momentum * v if group["nesterov"] else v
         p -= lr * g
 
-    def _step_symbolic(self, p: Any, g: Any, state: dict, lr: Any) -> list[tuple]:
+    def _step_symbolic(self, p: Any, g: Any, state: dict, h: Scalars) -> list[tuple]:
         pairs = []
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
+        if h.group.uses("weight_decay"):
+            g = g + h("weight_decay") * p
+        if h.group.uses("momentum"):
             v = state["momentum_buffer"]
-            new_v = self.momentum * v + g
+            new_v = h("momentum") * v + g
             pairs.append((v, new_v))
-            g = g + self.momentum * new_v if self.nesterov else new_v
-        pairs.append((p, p - lr * g))
+            g = g + h("momentum") * new_v if h.group["nesterov"] else new_v
+        pairs.append((p, p - h("lr") * g))
         return pairs
