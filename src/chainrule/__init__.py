@@ -15,6 +15,7 @@ from .ops import (
     reshape, transpose, concatenate, stack, where, clip, softmax, log_softmax,
     mse_loss, binary_cross_entropy, cross_entropy, hinge_loss,
 )
+from .ops.conv import conv2d
 from .autodiff import grad
 from .function import Function
 from .gradcheck import gradcheck, numerical_grad

@@ -176,7 +176,11 @@ def to_source(prog: Program) -> tuple[str, list]:
                    f"{e.params['reduction']!r})"
             body.append(f"{line.ljust(40)}  # {e.comment}, and its gradient")
             continue
-        line = f"{e.out} = {_render(e2)}"
+        text = _render(e2)
+        if "\n" in text:   # a primitive printed as a few statements; "$" names its result
+            *pre, text = text.replace("$", e.out).split("\n")
+            body += pre
+        line = f"{e.out} = {text}"
         body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
     if prog.updates:
         # every value an update or output reads from a variable's storage is copied first,

@@ -12,6 +12,7 @@ from ..core.tensor import Tensor
 from ..errors import GraphError
 from . import composite, elementwise as ew, linalg, reduction as red, shape as sh
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, mse_loss
+from .conv import conv2d
 from .namespace import T
 from .registry import REGISTRY, Primitive, apply, primitive
 
@@ -59,12 +60,12 @@ def transpose(x, axes=None) -> Tensor:
 
 def concatenate(xs, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    return apply(sh.concatenate, tuple(xs), {"axis": axis})
+    return sh.concatenate(*xs, axis=axis)
 
 
 def stack(xs, axis: int = 0) -> Tensor:
     """Join tensors along a new axis."""
-    return apply(sh.stack, tuple(xs), {"axis": axis})
+    return sh.stack(*xs, axis=axis)
 
 
 def where(condition, x, y) -> Tensor:
