@@ -545,6 +545,70 @@ def make_micrograd_perop(n_ops: int):
     return step
 
 
+def _chain_floats(h, n_ops: int, tanh):
+    """The chain as people write it: Python floats as the constants (``x * 1.01``)."""
+    for k in range(n_ops):
+        op = k % 3
+        if op == 0:
+            h = h * 1.01
+        elif op == 1:
+            h = h + 0.01
+        else:
+            h = tanh(h)
+    return h
+
+
+def make_numpy_perop_floats(n_ops: int, shape: tuple):
+    h0 = np.full(shape, 0.3)
+
+    def step():
+        h, saved = h0, []
+        for k in range(n_ops):
+            op = k % 3
+            if op == 0:
+                h = h * 1.01
+            elif op == 1:
+                h = h + 0.01
+            else:
+                h = np.tanh(h)
+                saved.append(h)
+        g = np.ones_like(h)
+        for k in range(n_ops - 1, -1, -1):
+            op = k % 3
+            if op == 0:
+                g = g * 1.01
+            elif op == 2:
+                t = saved.pop()
+                g = g * (1.0 - t * t)  # d tanh(x) = 1 - y^2
+        return g
+
+    return step
+
+
+def make_cr_perop_floats(n_ops: int, shape: tuple):
+    cr = import_chainrule()
+    h0 = np.full(shape, 0.3)
+
+    def step():
+        x = cr.tensor(h0, requires_grad=True)
+        _chain_floats(x, n_ops, cr.tanh).sum().backward()
+        return x.grad
+
+    return step
+
+
+def make_torch_perop_floats(n_ops: int, shape: tuple):
+    torch = import_torch()
+    h0 = np.full(shape, 0.3)
+
+    def step():
+        x = torch.tensor(h0, requires_grad=True)
+        _chain_floats(x, n_ops, torch.tanh).sum().backward()
+        return x.grad
+
+    return step
+
+
 def bench_perop(s: Settings) -> str:
     n = PEROP_OPS
     cols = [("NumPy floor (hand-written fwd+bwd)", make_numpy_perop),
@@ -567,6 +631,23 @@ def bench_perop(s: Settings) -> str:
 
     header = ["chain (mul, add, tanh cycling)"] + [c[0] for c in cols]
     rows = [[f"{n} ops, shape (4,) float64, fwd + bwd"] + [us(per_op[c[0]]) for c in cols]]
+    # the same chain with Python floats as constants, on 0-d and one-element tensors; micrograd
+    # is shape-less, so its one column is the scalar chain measured above
+    float_cols = []
+    for shape in ((), (1,)):
+        float_cols += [(f"{label} {shape}", make, shape) for label, make in (
+            ("floor", make_numpy_perop_floats), ("torch", make_torch_perop_floats),
+            ("chainrule", make_cr_perop_floats))]
+    timed = measure_interleaved(
+        [(lambda make=make, shape=shape: make(n, shape), None) for _, make, shape in float_cols]
+        + [(lambda: make_micrograd_perop(n), None)], s, min_time=PEROP_MIN_TIME)
+    got = {c[0]: t if isinstance(t, NA) else t / n for c, (t, _) in zip(float_cols, timed)}
+    micro = timed[-1][0] if isinstance(timed[-1][0], NA) else timed[-1][0] / n
+    for shape in ((), (1,)):
+        floor = got[f"floor {shape}"]
+        rows.append([f"{n} ops, Python-float constants, shape {shape} float64"]
+                    + [us(got[f"{k} {shape}"]) for k in ("floor", "torch", "chainrule")]
+                    + [us(micro)])
     return "\n".join([
         "## 2. Per-op overhead on tiny tensors", "",
         "Whole chain (forward, then `sum().backward()`) divided by the number of ops "
