@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .._config import no_grad
 from ..core.tensor import Tensor, placeholder
 from ..errors import ChainruleError, describe
 from ..graph.ir import build_program
@@ -66,7 +65,9 @@ class Builder:
 
     def const(self, value: np.ndarray, name: str | None = None) -> str:
         """An initializer holding ``value``; small equal constants are shared."""
-        arr = np.ascontiguousarray(value)
+        arr = np.asarray(value)
+        if not arr.flags.c_contiguous:       # (ascontiguousarray would make a 0-d array 1-d)
+            arr = arr.copy(order="C")
         key = (arr.dtype.str, arr.shape, arr.tobytes()) if arr.size <= 16 and name is None \
             else None
         if key is not None and key in self._consts:
@@ -112,8 +113,8 @@ def trace(model_or_fn, args: Sequence[np.ndarray], input_names: Sequence[str],
         modes = [(m, m.training) for _, m in model_or_fn.named_modules()]
         model_or_fn.eval()
     try:
-        with no_grad():
-            result = model_or_fn(*inputs)
+        # grad mode stays on: a traced function may itself take gradients (cr.grad)
+        result = model_or_fn(*inputs)
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)

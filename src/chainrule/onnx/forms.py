@@ -205,10 +205,20 @@ def _expand_dims(g, eq, ins, out):
     g.node("Unsqueeze", [ins[0], g.const(np.asarray(axes, np.int64))], out)
 
 
+@form("linear")
+def _linear(g, eq, ins, out):
+    # x @ W.T for nn.Linear's (out, in) weight
+    x, w = _same_dtype(g, eq, ins)
+    g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
+
+
 @form("transpose")
 def _transpose(g, eq, ins, out):
     axes = eq.params.get("axes")
     ndim = eq.node.inputs[0].ndim
+    if ndim == 0:
+        g.node("Identity", ins, out)
+        return
     perm = list(range(ndim))[::-1] if axes is None else [int(a) % ndim for a in axes]
     g.node("Transpose", ins, out, perm=perm)
 
@@ -234,7 +244,8 @@ def _getitem(g, eq, ins, out):
     consuming = [(i, item) for i, item in enumerate(items) if item is not None]
     picks = [item for _, item in consuming if not isinstance(item, slice)]
     if len(picks) > 1 and any(isinstance(p, np.ndarray) and p.ndim > 0 for p in picks):
-        raise NotImplementedError("indexing with an array and another integer or array index")
+        _gather_nd(g, x, ins[0], items, out)
+        return
     name = ins[0]
     starts, ends, axes, steps = [], [], [], []
     for axis, (_, item) in enumerate(consuming):
@@ -266,6 +277,23 @@ def _getitem(g, eq, ins, out):
     if new_axes:
         name = g.node("Unsqueeze", [name, g.const(np.asarray(new_axes, np.int64))])
     g.node("Identity", [name], out)
+
+
+def _gather_nd(g, x, name, items, out):
+    # several array indices, broadcast together: NumPy's rule is GatherND's when they are the
+    # leading items (their result dims come first, then the remaining axes)
+    lead = 0
+    while lead < len(items) and items[lead] is not None and not isinstance(items[lead], slice):
+        lead += 1
+    rest = items[lead:]
+    if any(i is None or not isinstance(i, slice) or i != slice(None) for i in rest):
+        raise NotImplementedError("several array indices that are not the leading ones")
+    picks = np.broadcast_arrays(*[np.asarray(i, np.int64) for i in items[:lead]])
+    dims = x.shape[:lead]
+    if None in dims and any((p < 0).any() for p in picks):
+        raise NotImplementedError("a negative array index into a free (None) dimension")
+    picks = [p % n if n is not None else p for p, n in zip(picks, dims)]
+    g.node("GatherND", [name, g.const(np.stack(picks, axis=-1))], out)
 
 
 @form("concatenate")
@@ -343,3 +371,259 @@ def _binary_cross_entropy(g, eq, ins, out):
     total = g.node("Add", [g.node("Mul", [t, log_p]),
                            g.node("Mul", [g.node("Sub", [one, t]), log_q])])
     g.node("Neg", [total], out)
+
+
+# -- more elementwise --------------------------------------------------------------------------
+FORMS["sin"] = _unary("Sin")
+FORMS["cos"] = _unary("Cos")
+FORMS["erf"] = _unary("Erf")
+
+
+@form("log1p")
+def _log1p(g, eq, ins, out):
+    # ONNX has no log1p, and log(1 + x) loses a tiny x. Goldberg's correction gives it back:
+    # with u = 1 + x rounded, log1p(x) = log(u) x / (u - 1), and x itself where u == 1
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+    one = g.const(np.asarray(1, dtype))
+    u = g.node("Add", [x, one])
+    d = g.node("Sub", [u, one])
+    ratio = g.node("Div", [g.node("Mul", [g.node("Log", [u]), x]), d])
+    g.node("Where", [g.node("Equal", [d, g.const(np.asarray(0, dtype))]), x, ratio], out)
+
+
+@form("expm1")
+def _expm1(g, eq, ins, out):
+    # exp(x) - 1 = tanh(x / 2) (exp(x) + 1): no cancellation for a tiny x
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+    half = g.node("Tanh", [g.node("Mul", [x, g.const(np.asarray(0.5, dtype))])])
+    g.node("Mul", [half, g.node("Add", [g.node("Exp", [x]), g.const(np.asarray(1, dtype))])],
+           out)
+
+
+@form("clamp")
+def _clamp(g, eq, ins, out):
+    # np.clip(x, lo, hi) = min(max(x, lo), hi), bounds broadcast
+    x, lo, hi = _same_dtype(g, eq, ins)
+    g.node("Min", [g.node("Max", [x, lo]), hi], out)
+
+
+@form("leaky_relu")
+def _leaky_relu(g, eq, ins, out):
+    g.node("LeakyRelu", _same_dtype(g, eq, ins), out,
+           alpha=float(eq.params.get("negative_slope", 0.01)))
+
+
+@form("gelu")
+def _gelu(g, eq, ins, out):
+    # PyTorch's formulas (ONNX's own Gelu arrives only in opset 20)
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+
+    def c(v):
+        return g.const(np.asarray(v, dtype))
+    if eq.params.get("approximate", "none") == "tanh":
+        cube = g.node("Mul", [g.node("Mul", [g.node("Mul", [x, x]), x]), c(0.044715)])
+        inner = g.node("Mul", [g.node("Add", [x, cube]), c(float(np.sqrt(2.0 / np.pi)))])
+        shape = g.node("Tanh", [inner])
+    else:
+        shape = g.node("Erf", [g.node("Mul", [x, c(float(np.sqrt(0.5)))])])
+    half_x = g.node("Mul", [x, c(0.5)])
+    g.node("Mul", [half_x, g.node("Add", [c(1), shape])], out)
+
+
+# -- more reductions ---------------------------------------------------------------------------
+def _arg_extremum(op_type: str) -> Form:
+    def emit(g, eq, ins, out):
+        x = eq.node.inputs[0]
+        axis, keepdims = eq.params.get("axis"), bool(eq.params.get("keepdims", False))
+        if axis is None:        # of the flattened tensor
+            flat = g.node("Reshape", [ins[0], g.const(np.asarray([-1], np.int64))])
+            index = g.node(op_type, [flat], axis=0, keepdims=0)
+            if keepdims:
+                g.node("Reshape", [index, g.const(np.ones(x.ndim, np.int64))], out)
+            else:
+                g.node("Identity", [index], out)
+            return
+        g.node(op_type, ins, out, axis=int(axis), keepdims=int(keepdims))
+    return emit
+
+
+FORMS["argmax"] = _arg_extremum("ArgMax")
+FORMS["argmin"] = _arg_extremum("ArgMin")
+
+
+@form("logsumexp")
+def _logsumexp(g, eq, ins, out):
+    # shifted by the maximum (0 where that is infinite), as the NumPy kernel
+    x = eq.node.inputs[0]
+    axis, keepdims = eq.params.get("axis"), bool(eq.params.get("keepdims", False))
+    axes = None if axis is None else norm_axes(axis, x.ndim)
+    if axes == ():
+        g.node("Identity", ins, out)
+        return
+    zero = g.const(np.asarray(0, x.dtype))
+    m = _reduce(g, "ReduceMax", ins[0], None, axes, keepdims=True)
+    m = g.node("Where", [g.node("IsInf", [m]), zero, m])
+    total = _reduce(g, "ReduceSum", g.node("Exp", [g.node("Sub", [ins[0], m])]), None, axes,
+                    keepdims=True)
+    s = g.node("Add", [g.node("Log", [total]), m])
+    if keepdims:
+        g.node("Identity", [s], out)
+    else:
+        squeeze = tuple(range(x.ndim)) if axes is None else axes
+        g.node("Squeeze", [s, g.const(np.asarray(squeeze, np.int64))], out)
+
+
+@form("norm")
+def _norm(g, eq, ins, out):
+    x = eq.node.inputs[0]
+    axis = eq.params.get("axis")
+    axes = None if axis is None else norm_axes(axis, x.ndim)
+    (xs,) = _same_dtype(g, eq, ins)
+    squares = g.node("Mul", [xs, xs])
+    if axes == ():
+        g.node("Sqrt", [squares], out)
+        return
+    total = _reduce(g, "ReduceSum", squares, None, axes, eq.params.get("keepdims", False))
+    g.node("Sqrt", [total], out)
+
+
+# -- more shapes -------------------------------------------------------------------------------
+@form("squeeze")
+def _squeeze(g, eq, ins, out):
+    axis = eq.params["axis"]
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    g.node("Squeeze", [ins[0], g.const(np.asarray(axes, np.int64))], out)
+
+
+@form("flatten")
+def _flatten(g, eq, ins, out):
+    start, end = eq.params["start"], eq.params["end"]
+    if None not in eq.node.shape:
+        shape = g.const(np.asarray(eq.node.shape, np.int64))
+    else:       # free dims kept as the input has them at run time
+        shape = g.node("Concat", [g.node("Shape", ins, start=0, end=start),
+                                  g.const(np.asarray([-1], np.int64)),
+                                  g.node("Shape", ins, start=end + 1)], axis=0)
+    g.node("Reshape", [ins[0], shape], out)
+
+
+@form("pad")
+def _pad(g, eq, ins, out):
+    # ONNX pads are all the befores, then all the afters; negative widths crop, as ours
+    widths = eq.params["widths"]
+    pads = [lo for lo, _ in widths] + [hi for _, hi in widths]
+    value = g.const(np.asarray(eq.params.get("value", 0.0), eq.node.dtype))
+    g.node("Pad", [ins[0], g.const(np.asarray(pads, np.int64)), value], out, mode="constant")
+
+
+@form("take_along_axis")
+def _take_along_axis(g, eq, ins, out):
+    # np.take_along_axis broadcasts the indices and x on the other axes; GatherElements does
+    # not, so both are expanded to the result's shape first where they differ from it
+    x, index = eq.node.inputs
+    axis = int(eq.params["axis"]) % x.ndim
+    data, idx = ins[0], g.cast(ins[1], index.dtype, np.int64)
+    if x.shape != index.shape:
+        keep = np.ones(x.ndim, np.int64)
+        keep[axis] = 0
+        keep = g.const(keep)
+        sx, si = g.node("Shape", [data]), g.node("Shape", [idx])
+        idx = g.node("Expand", [idx, g.node("Max", [si, g.node("Mul", [sx, keep])])])
+        data = g.node("Expand", [data, g.node("Max", [sx, g.node("Mul", [si, keep])])])
+    g.node("GatherElements", [data, idx], out, axis=axis)
+
+
+# -- convolution pieces ------------------------------------------------------------------------
+@form("im2col")
+def _im2col(g, eq, ins, out):
+    # the windows as our kernel copies them: one strided slice per kernel offset, stacked,
+    # then (N, OH, OW, kh*kw, C) rows with columns ordered (kh, kw, C)
+    _, c, h, w = eq.node.inputs[0].shape
+    (kh, kw), (sh_, sw), ((pt, pb), (pl, pr)), (dh, dw) = (
+        eq.params["kernel"], eq.params["stride"], eq.params["padding"], eq.params["dilation"])
+    x = ins[0]
+    if pt or pb or pl or pr:
+        x = g.node("Pad", [x, g.const(np.asarray([0, 0, pt, pl, 0, 0, pb, pr], np.int64))],
+                   mode="constant")
+    oh = (h + pt + pb - dh * (kh - 1) - 1) // sh_ + 1
+    ow = (w + pl + pr - dw * (kw - 1) - 1) // sw + 1
+    axes, steps = g.const(np.asarray([2, 3], np.int64)), g.const(np.asarray([sh_, sw], np.int64))
+    one = g.const(np.asarray([1], np.int64))
+    parts = []
+    for i in range(kh):
+        for j in range(kw):
+            starts = [i * dh, j * dw]
+            ends = [i * dh + sh_ * (oh - 1) + 1, j * dw + sw * (ow - 1) + 1]
+            part = g.node("Slice", [x, g.const(np.asarray(starts, np.int64)),
+                                    g.const(np.asarray(ends, np.int64)), axes, steps])
+            parts.append(g.node("Unsqueeze", [part, one]))
+    stacked = g.node("Concat", parts, axis=1) if len(parts) > 1 else parts[0]
+    rows = g.node("Transpose", [stacked], perm=[0, 3, 4, 1, 2])
+    g.node("Reshape", [rows, g.const(np.asarray([-1, kh * kw * c], np.int64))], out)
+
+
+@form("affine")
+def _affine(g, eq, ins, out):
+    x, w, b = _same_dtype(g, eq, ins)
+    g.node("Add", [g.node("MatMul", [x, w]), b], out)
+
+
+@form("sum_rows")
+def _sum_rows(g, eq, ins, out):
+    _reduce(g, "ReduceSum", ins[0], out, (0,), keepdims=False)
+
+
+@form("unrows")
+def _unrows(g, eq, ins, out):
+    # (N*OH*OW, C) rows -> (N, C, OH, OW)
+    (oh, ow), c = eq.params["size"], eq.node.inputs[0].shape[1]
+    nhwc = g.node("Reshape", [ins[0], g.const(np.asarray([-1, oh, ow, c], np.int64))])
+    g.node("Transpose", [nhwc], out, perm=[0, 3, 1, 2])
+
+
+@form("rows")
+def _rows(g, eq, ins, out):
+    c = eq.node.inputs[0].shape[1]
+    nhwc = g.node("Transpose", ins, perm=[0, 2, 3, 1])
+    g.node("Reshape", [nhwc, g.const(np.asarray([-1, c], np.int64))], out)
+
+
+NO_FORM.update({
+    "col2im": "a gradient-only op (the backward pass of a convolution's windows)",
+    "scatter_along_axis": "a gradient-only op (the backward pass of take_along_axis)",
+})
+
+
+# -- pooling, einsum, creation -----------------------------------------------------------------
+def _pool(op_type: str, **extra) -> Form:
+    def emit(g, eq, ins, out):
+        (ph, pw) = eq.params["padding"]
+        g.node(op_type, ins, out, kernel_shape=list(eq.params["kernel"]),
+               strides=list(eq.params["stride"]), pads=[ph, pw, ph, pw], **extra)
+    return emit
+
+
+FORMS["max_pool2d"] = _pool("MaxPool")
+# zero padding counts in the window size, as PyTorch's default count_include_pad=True
+FORMS["avg_pool2d"] = _pool("AveragePool", count_include_pad=1)
+
+
+@form("einsum")
+def _einsum(g, eq, ins, out):
+    g.node("Einsum", _same_dtype(g, eq, ins), out, equation=eq.params["spec"])
+
+
+@form("full_like")
+def _full_like(g, eq, ins, out):
+    value = g.const(np.asarray(eq.params["value"], eq.params["dtype"]))
+    g.node("Expand", [value, g.node("Shape", ins)], out)
+
+
+NO_FORM.update({
+    "max_pool2d_scatter": "a gradient-only op (the backward pass of max pooling)",
+    "max_pool2d_gather": "a gradient-only op (the double backward of max pooling)",
+    "avg_pool2d_scatter": "a gradient-only op (the backward pass of average pooling)",
+})

@@ -1,0 +1,243 @@
+"""ONNX export, verified by onnxruntime as the real client.
+
+(a) every row of the op table exports at its drawn shapes, passes ``onnx.checker`` with
+``full_check`` and runs in onnxruntime with chainrule's values; (b) models and functions export
+with a free batch dimension and agree at batch sizes 1, 7 and 64; (c) every primitive of the
+registry has an ONNX form or a stated reason why not, and an op without one is refused by name.
+"""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from op_table import case, rows
+
+import chainrule as cr
+
+HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="pip install 'chainrule[onnx]'")
+
+FEW = settings(max_examples=6, deadline=None, derandomize=True,
+               suppress_health_check=list(HealthCheck))
+BATCHES = (1, 7, 64)
+
+
+def _session(path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _export_and_check(fn, args, path, **kw):
+    import onnx
+
+    proto = cr.onnx.export(fn, args, path, **kw)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    return proto
+
+
+def _close(got, want, dtype):
+    want = np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype.kind in "fc":
+        atol = 1e-12 if dtype == np.float64 else 1e-6
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=atol)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def _run(session, names, arrays):
+    return session.run(None, dict(zip(names, arrays)))
+
+
+# -- (a) every op of the table, at the table's shapes (every dimension fixed) -------------------
+@needs_onnx
+@pytest.mark.parametrize("op", rows("onnx"))
+@FEW
+@given(data=st.data())
+def test_op_table_rows_run_in_onnxruntime(op, data, tmp_path_factory):
+    if not op.symbolic:
+        pytest.skip("the row does not run on placeholders")
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs(shapes, seed)
+    path = tmp_path_factory.mktemp("onnx") / f"{op.name}.onnx"
+    _export_and_check(lambda *xs: op.cr(*xs, **kw), tuple(arrays), path, dynamic_batch=False)
+    names = [f"input_{i}" for i in range(len(arrays))] if len(arrays) > 1 else ["input"]
+    (got,) = _run(_session(path), names, arrays)
+    want = op.cr(*[cr.tensor(a) for a in arrays], **kw).numpy()
+    _close(got, want, np.float64)
+
+
+# -- (b) a free batch dimension ------------------------------------------------------------------
+def _mlp(activation, head=None, dtype=np.float32):
+    cr.manual_seed(0)
+    act = {"relu": cr.nn.ReLU, "tanh": cr.nn.Tanh, "sigmoid": cr.nn.Sigmoid}[activation]
+    layers = [cr.nn.Linear(5, 16, dtype=dtype), act(), cr.nn.Dropout(0.5),
+              cr.nn.Linear(16, 8, dtype=dtype), act(), cr.nn.Linear(8, 3, dtype=dtype)]
+    model = cr.nn.Sequential(*layers).eval()      # the reference: dropout off
+    if head is None:
+        return model
+    return lambda x: head(model(x), axis=-1)
+
+
+def _labels(rng, n):
+    return rng.integers(0, 4, size=n).astype(np.int64)
+
+
+# name, model or function, input makers (rng, batch) -> array
+BATCHED = [
+    ("mlp_relu", lambda: _mlp("relu"), [lambda r, n: r.standard_normal((n, 5))]),
+    ("mlp_tanh", lambda: _mlp("tanh"), [lambda r, n: r.standard_normal((n, 5))]),
+    ("mlp_sigmoid", lambda: _mlp("sigmoid"), [lambda r, n: r.standard_normal((n, 5))]),
+    ("mlp_softmax", lambda: _mlp("relu", cr.softmax), [lambda r, n: r.standard_normal((n, 5))]),
+    ("mlp_log_softmax", lambda: _mlp("tanh", cr.log_softmax),
+     [lambda r, n: r.standard_normal((n, 5))]),
+    ("elementwise", lambda: lambda x, y: cr.where(
+        x > y, cr.exp(x) * 2.0 - cr.sqrt(cr.abs(y)), cr.maximum(x, y) / (1.0 + y * y))
+        + cr.clip(x, -0.5, 0.5) + x ** 3 + cr.log(1.0 + y ** 2) - cr.minimum(x, 0.1),
+     [lambda r, n: r.standard_normal((n, 4)), lambda r, n: r.standard_normal((n, 4))]),
+    ("reductions", lambda: lambda x: cr.concatenate(
+        [cr.sum(x, axis=1), cr.mean(x, axis=-1), cr.max(x, axis=(1, 2)).reshape(-1, 1),
+         cr.min(x, axis=2)[:, :1]], axis=1) + cr.mean(x) - cr.sum(x, axis=0).max(),
+     [lambda r, n: r.standard_normal((n, 3, 2))]),
+    ("batch_mean_keepdims", lambda: lambda x: x - cr.mean(x, axis=0, keepdims=True),
+     [lambda r, n: r.standard_normal((n, 3))]),
+    ("shapes", lambda: lambda x: cr.stack(
+        [x.transpose((0, 2, 1)).reshape(-1, 6), x[:, ::-1].reshape(-1, 6)], axis=-1)[:, 1:, None],
+     [lambda r, n: r.standard_normal((n, 2, 3))]),
+    ("indexing", lambda: lambda x: cr.concatenate(
+        [x[:, [0, 2, 2]], x[..., -1:], x[:, np.array([True, False, True, False])]], axis=1)
+        + x[:, 1][:, None],
+     [lambda r, n: r.standard_normal((n, 4))]),
+    ("losses", lambda: lambda x, labels, p, t: cr.stack([
+        cr.cross_entropy(x, labels), cr.cross_entropy(x, labels, reduction="sum"),
+        cr.hinge_loss(x, labels), cr.binary_cross_entropy(cr.sigmoid(p), t),
+        cr.mse_loss(p, t)]) + cr.cross_entropy(x, labels, reduction="none").sum(),
+     [lambda r, n: r.standard_normal((n, 4)), _labels,
+      lambda r, n: r.standard_normal((n, 3)), lambda r, n: r.uniform(0, 1, (n, 3))]),
+    ("gradient_graph", lambda: _gradient_of_a_layer(),
+     [lambda r, n: r.standard_normal((n, 3))]),
+]
+
+
+def _gradient_of_a_layer():
+    # a graph of gradients: count, broadcast and sum_to appear only in backward rules
+    w = cr.Variable(np.linspace(-1.0, 1.0, 6).reshape(3, 2), name="w")
+    b = cr.Variable(np.array([0.1, -0.2]), name="b")
+
+    def grads(x):
+        loss = cr.mean(cr.tanh(x @ w + b) ** 2)
+        gw, gb = cr.grad(loss, [w, b], create_graph=True)
+        return gw, gb
+    return grads
+
+
+@needs_onnx
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name, make, makers", BATCHED, ids=[r[0] for r in BATCHED])
+def test_free_batch_dimension(name, make, makers, dtype, tmp_path):
+    fn = make()
+    rng = np.random.default_rng(0)
+
+    def inputs(n):
+        return [a if a.dtype.kind in "iu" else a.astype(dtype) for a in
+                (np.asarray(m(rng, n)) for m in makers)]
+
+    names = [f"in{i}" for i in range(len(makers))]
+    path = tmp_path / f"{name}.onnx"
+    proto = _export_and_check(fn, tuple(inputs(5)), path, input_names=names)
+    for graph_input in proto.graph.input:
+        assert graph_input.type.tensor_type.shape.dim[0].dim_param == "batch"
+    session = _session(path)
+    for n in BATCHES:
+        arrays = inputs(n)
+        want = fn(*[cr.tensor(a) for a in arrays])
+        want = list(want) if isinstance(want, (tuple, list)) else [want]
+        got = _run(session, names, arrays)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            _close(g, w.numpy(), dtype)
+
+
+@needs_onnx
+def test_module_is_exported_in_eval_mode_and_its_modes_restored(tmp_path):
+    model = _mlp("relu")
+    model.train()
+    model[2].eval()      # one submodule in its own mode
+    x = np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32)
+    _export_and_check(model, x, tmp_path / "m.onnx")
+    assert model.training and not model[2].training and model[1].training
+    (got,) = _run(_session(tmp_path / "m.onnx"), ["input"], [x])
+    _close(got, model.eval()(cr.tensor(x)).numpy(), np.float32)
+
+
+@needs_onnx
+def test_names_several_outputs_and_a_fixed_batch(tmp_path):
+    import onnxruntime as ort
+
+    x = np.ones((2, 3), np.float32)
+    path = tmp_path / "two.onnx"
+    _export_and_check(lambda a: (a * 2.0, cr.sum(a, axis=1)), x, path, input_names=["pixels"],
+                      output_names=["double", "total"], dynamic_batch=False)
+    session = _session(path)
+    assert [o.name for o in session.get_outputs()] == ["double", "total"]
+    double, total = _run(session, ["pixels"], [x])
+    np.testing.assert_array_equal(double, 2 * x)
+    np.testing.assert_array_equal(total, [3.0, 3.0])
+    with pytest.raises(ort.capi.onnxruntime_pybind11_state.InvalidArgument):
+        _run(session, ["pixels"], [np.ones((3, 3), np.float32)])
+    with pytest.raises(cr.ChainruleError, match="output_names needs 2 distinct names"):
+        cr.onnx.export(lambda a: (a, a), x, path, output_names=["y"])
+
+
+# -- (c) coverage and refusals -----------------------------------------------------------------
+def test_every_primitive_has_an_onnx_form_or_a_reason():
+    known = set(cr.onnx.FORMS) | set(cr.onnx.NO_FORM)
+    assert sorted(set(cr.ops.REGISTRY) - known) == []
+    assert sorted(set(cr.onnx.FORMS) & set(cr.onnx.NO_FORM)) == []
+
+
+class Multiply(cr.Function):
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return x * y
+
+    def backward(self, dz):
+        return dz * self.y, dz * self.x
+
+
+@needs_onnx
+def test_a_user_function_is_refused_by_name(tmp_path):
+    w = cr.Variable(np.ones(3, np.float32))
+    with pytest.raises(cr.ChainruleError, match=r"op function \(Multiply\) has no ONNX form") \
+            as info:
+        cr.onnx.export(lambda x: cr.relu(Multiply()(x, w)), np.ones((2, 3), np.float32),
+                       tmp_path / "f.onnx")
+    assert "test_onnx.py" in str(info.value)        # the line that built it
+    assert not (tmp_path / "f.onnx").exists()
+
+
+@needs_onnx
+def test_opset_too_old_is_refused(tmp_path):
+    with pytest.raises(cr.ChainruleError, match="opset 11 is too old"):
+        cr.onnx.export(cr.relu, np.ones((1, 2), np.float32), tmp_path / "r.onnx", opset=11)
+
+
+def test_missing_onnx_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)     # import onnx raises ImportError
+    with pytest.raises(cr.ChainruleError, match=r"pip install 'chainrule\[onnx\]'"):
+        cr.onnx.export(cr.relu, np.ones((1, 2), np.float32), tmp_path / "r.onnx")
+
+
+def test_import_chainrule_does_not_import_onnx():
+    code = "import sys, chainrule; print(hasattr(chainrule.onnx, 'export'), 'onnx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
