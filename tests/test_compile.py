@@ -601,3 +601,31 @@ def test_second_derivative_compiles():
     hess_diag = (X ** 2 * -2 * T * (1 - T ** 2)).sum(0)
     np.testing.assert_allclose(got_d2w, hess_diag, rtol=1e-10)
     np.testing.assert_allclose(got_hvp, hess_diag * u, rtol=1e-10)
+
+
+# -- what the compiled code hands out is the caller's own ----------------------------------
+def test_outputs_are_fresh_arrays_the_caller_may_write_into():
+    x = cr.placeholder((2, 3), dtype=np.float64, name="x")
+    v = cr.Variable(np.array([1.0, 2.0, 3.0]), name="v")
+    c = cr.tensor(np.array([1.0, 2.0]))
+    # a folded constant, a broadcast gradient, an input, a Variable and a view of the input
+    f = cr.function([x], [c * 2.0] + cr.grad(cr.sum(v * 2.0) + cr.sum(x), [v])
+                    + [x * 1.0, v * 1.0, x.T, cr.reshape(x, (-1,))])
+    xv = np.ones((2, 3))
+    first = f(xv)
+    for r in first:
+        assert r.flags.writeable
+        assert not np.shares_memory(r, xv) and not np.shares_memory(r, v.data)
+        r *= 100
+    again = f(xv)
+    np.testing.assert_array_equal(again[0], [2.0, 4.0])
+    np.testing.assert_array_equal(again[1], [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(xv, np.ones((2, 3)))
+    np.testing.assert_array_equal(v.data, [1.0, 2.0, 3.0])
+
+
+def test_one_output_twice_is_two_arrays():
+    x = cr.placeholder((3,), dtype=np.float64, name="x")
+    y = cr.exp(x)
+    a, b = cr.function([x], [y, y])(np.zeros(3))
+    assert not np.shares_memory(a, b)

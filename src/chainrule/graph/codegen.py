@@ -96,6 +96,21 @@ def _views_of(prog: Program, names: set) -> set:
     return out
 
 
+def _handed_out(prog: Program) -> list:
+    """The outputs, each marked with whether it must be copied before it is returned: the
+    caller gets arrays of its own, never an input, a Variable, a module-level constant, a
+    read-only broadcast, or another output's storage, nor a view of any of these."""
+    shared = set(prog.inputs) | {n for n, _ in prog.variables} | set(prog.constants)
+    shared |= {e.out for e in prog.eqns if e.op.name == "broadcast_like"}
+    marked = []
+    for n in prog.outputs:
+        copy = n in _views_of(prog, shared)
+        marked.append((n, copy))
+        if not copy:
+            shared.add(n)     # a later output that shares it is copied
+    return marked
+
+
 def to_source(prog: Program) -> tuple[str, list]:
     """The program as standalone NumPy source, and the helper primitives it uses."""
     lines = ["import numpy as np", ""]
@@ -199,7 +214,7 @@ def to_source(prog: Program) -> tuple[str, list]:
                 body.append(f"{var} -= {ref(in_place[value])}")
             else:
                 body.append(f"{var}[...] = {ref(value)}")
-    outs = [ref(n) for n in prog.outputs]
+    outs = [f"{ref(n)}.copy()" if copy else ref(n) for n, copy in _handed_out(prog)]
     body.append("return " + ", ".join(outs) if outs else "return None")
     lines += ["    " + ln for ln in body]
     return "\n".join(lines) + "\n", helpers
