@@ -108,4 +108,5 @@ def local_grads(t: Tensor, values: Optional[dict] = None) -> list:
 ELEMENTWISE = frozenset({
     "add", "sub", "mul", "div", "neg", "powc", "pow", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "maximum", "minimum", "where", "clip", "cast",
+    "sin", "cos", "log1p", "expm1", "sign", "clamp", "leaky_relu", "gelu",
 })

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Optional
 
 from ..core.tensor import Tensor
 from ..errors import ChainruleError
@@ -17,8 +18,13 @@ INSTALL_HINT = ("install Graphviz: the `dot` program (`apt-get install graphviz`
                 "(`pip install graphviz`, or `pip install chainrule[viz]`)")
 
 
-def render(dot_text: str, fmt: str) -> bytes:
-    """Lay out ``dot_text`` and return the image in Graphviz format ``fmt`` (``svg``, ``png``)."""
+def render(dot_text: str, fmt: str, timeout: Optional[float] = None) -> bytes:
+    """Lay out ``dot_text`` and return the image in Graphviz format ``fmt`` (``svg``, ``png``).
+
+    ``timeout`` (seconds) bounds the layout; past it :class:`ChainruleError` says so.
+    """
+    if timeout is not None:   # the dot program directly: the Python package cannot stop it
+        return _run_dot(dot_text, fmt, timeout)
     try:
         import graphviz
     except ImportError:
@@ -34,11 +40,20 @@ def render(dot_text: str, fmt: str) -> bytes:
                                  f"{_text(exc.stderr) or exc}") from None
         except ValueError as exc:  # an unknown format
             raise ChainruleError(f"Graphviz cannot write {fmt!r}: {exc}") from None
+    return _run_dot(dot_text, fmt, None)
+
+
+def _run_dot(dot_text: str, fmt: str, timeout: Optional[float]) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
         raise ChainruleError(f"neither the graphviz Python package nor Graphviz's `dot` program "
                              f"was found; {INSTALL_HINT}")
-    proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True)
+    try:
+        proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ChainruleError(f"Graphviz took longer than {timeout:g} s to lay out the graph")\
+            from None
     if proc.returncode != 0:
         raise ChainruleError(f"Graphviz failed to render {fmt}: {_text(proc.stderr)}")
     return proc.stdout

@@ -24,6 +24,7 @@ from .format import SMALL, fmt_array, short_site
 # the backward rule in words, for gates whose local gradient is not one number per element
 RULES = {
     "matmul": "dx = g @ y.T, dy = x.T @ g",
+    "linear": "dx = g @ W, dW = g.T @ x",
     "sum": "g copied back over the summed axes",
     "mean": "g / n copied back over the averaged axes",
     "max": "g routed to the maximum (split among ties)",
@@ -45,6 +46,9 @@ RULES = {
     "max_pool2d": "g routed to each window's maximum",
     "avg_pool2d": "g / window size copied back over each window",
     "function": "the gate's own backward()",
+    "batch_norm": "through the batch statistics: (g - mean(g) - xhat mean(g xhat)) / std",
+    "layer_norm": "through the statistics of each sample, as batch norm per sample",
+    "embedding": "g scatter-added into the picked rows",
 }
 
 
@@ -72,13 +76,17 @@ class Walk:
         return [t for t in reversed(self.order) if t.op is not None]
 
 
-def walk(tensor: Tensor, feed: Optional[dict] = None) -> Walk:
-    """Values, names and gradients of ``tensor``'s graph; ``feed`` evaluates a static graph."""
+def walk(tensor: Tensor, feed: Optional[dict] = None, values: Optional[dict] = None) -> Walk:
+    """Values, names and gradients of ``tensor``'s graph; ``feed`` evaluates a static graph
+    (``values``, ``id(node) -> array``, gives values already worked out)."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"expected a Tensor, got {type(tensor).__name__}")
     order = toposort([tensor])
-    values = {id(t): t.data for t in order}
-    if feed:
+    if values is not None:
+        values = {id(t): values.get(id(t), t.data) for t in order}
+    else:
+        values = {id(t): t.data for t in order}
+    if feed and values.get(id(tensor)) is None:
         from ..graph.evaluate import evaluate
 
         computed = evaluate(order, feed)
