@@ -16,6 +16,9 @@ from .ops import (
     mse_loss, binary_cross_entropy, cross_entropy, hinge_loss,
 )
 from .ops.conv import conv2d
+from .ops.pooling import avg_pool2d, max_pool2d
+from .ops.normalization import batch_norm, group_norm, layer_norm
+from .ops.dropout import dropout
 from .autodiff import grad
 from .function import Function
 from .gradcheck import gradcheck, numerical_grad

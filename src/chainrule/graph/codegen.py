@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from ..ops import elementwise as ew
+from ..ops.dropout import RANDOM_OPS
 from ..ops.kernels import SOURCE
 from .ir import BACKWARD, FORWARD, UPDATE, Eqn, Program, _ident
 from .transforms import _BROADCASTING, _IN_PLACE_BINARY, _IN_PLACE_UNARY
@@ -111,14 +112,22 @@ def _handed_out(prog: Program) -> list:
     return marked
 
 
+def uses_rng(prog: Program) -> bool:
+    """Whether the program draws random numbers (it then takes the generator as ``rng``)."""
+    return any(e.op.name in RANDOM_OPS for e in prog.eqns)
+
+
 def to_source(prog: Program) -> tuple[str, list]:
     """The program as standalone NumPy source, and the helper primitives it uses."""
     lines = ["import numpy as np", ""]
     helpers = []
     for e in prog.eqns:
         helper = SOURCE["_cross_entropy_with_grad"] if e.also else e.op.helper
-        if helper and helper not in helpers:
-            helpers.append(helper)
+        # a helper may be several functions apart by two blank lines; each is printed once
+        for block in helper.split("\n\n\n") if helper else ():
+            block = block.strip("\n") + "\n"
+            if block not in helpers:
+                helpers.append(block)
     for h in helpers:
         lines += [h.rstrip(), "", ""]
     literal = _literals(prog)
@@ -128,8 +137,11 @@ def to_source(prog: Program) -> tuple[str, list]:
     if named:
         lines += ["", ""]
     params = ", ".join(prog.inputs)
-    if prog.variables:
-        params += (", " if params else "") + "*, " + ", ".join(n for n, _ in prog.variables)
+    keywords = [n for n, _ in prog.variables]
+    if uses_rng(prog):      # dropout masks: drawn from the generator passed at each call
+        keywords.append("rng")
+    if keywords:
+        params += (", " if params else "") + "*, " + ", ".join(keywords)
     lines.append(f"def {prog.name}({params}):")
     body = []
     phase = None

@@ -16,7 +16,8 @@ import numpy as np
 from .. import _malloc
 from ..core.tensor import Tensor
 from ..errors import GraphError
-from .codegen import to_source
+from .._random import default_generator
+from .codegen import to_source, uses_rng
 from .evaluate import feed_value
 from .ir import build_program
 from .transforms import optimize
@@ -48,6 +49,7 @@ class CompiledFunction:
         exec(compile(self.source, filename, "exec"), namespace)
         self._fn = namespace[name]
         self._variables = [(n, t) for n, t in self.program.variables]
+        self._rng = uses_rng(self.program)
         self._checks = [(ph, ph._dtype, ph._shape) for ph in self.inputs]
 
     def __call__(self, *arrays):
@@ -61,7 +63,10 @@ class CompiledFunction:
                     d is not None and d != n for d, n in zip(shape, a.shape)):
                 a = feed_value(ph, a)
             args.append(a)
-        out = self._fn(*args, **{n: t.data for n, t in self._variables})
+        kw = {n: t.data for n, t in self._variables}
+        if self._rng:       # the seeded default generator, as it is at this call
+            kw["rng"] = default_generator()
+        out = self._fn(*args, **kw)
         if self.single:
             return np.asarray(out)
         n = len(self.program.outputs)

@@ -19,6 +19,7 @@ from ..core.tensor import Tensor, _fmt_shape
 from ..core.toposort import toposort
 from ..errors import GraphError, format_site, site_lineno
 from ..ops import elementwise as ew
+from ..ops.dropout import RANDOM_OPS
 from ..ops.registry import Primitive
 
 FORWARD, BACKWARD, UPDATE = 0, 1, 2
@@ -89,7 +90,7 @@ class _Builder:
     def __init__(self, inputs: Sequence[Tensor], name: str):
         self.name = name
         self.names: dict[int, str] = {}       # id(tensor) -> var name or literal
-        self.taken: set = {"np", name}
+        self.taken: set = {"np", "rng", name}   # rng: the generator random ops draw from
         self.prog = Program(name, [], [], {})
         self.cse: dict = {}
         self.consts: dict[int, np.ndarray] = {}   # id(tensor) -> folded value
@@ -175,7 +176,8 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
             raise GraphError(f"{t._describe()} has been released and cannot be compiled")
         ins = [b.names[id(x)] for x in t.inputs]
         # constant folding: every input known now
-        if all(id(x) in b.consts for x in t.inputs) and t.op.name not in ("function",):
+        if all(id(x) in b.consts for x in t.inputs) and t.op.name not in ("function",) \
+                and t.op.name not in RANDOM_OPS:
             val = np.asarray(t.op.impl(*[b.consts[id(x)] for x in t.inputs], **t.params))
             b.consts[id(t)] = val
             b.names[id(t)] = b.constant(val)
@@ -186,7 +188,8 @@ def build_program(inputs: Sequence[Tensor], outputs: Sequence[Tensor],
             b.names[id(t)] = alias
             continue
         key = (t.op.name, tuple(ins), _param_key(t.params))
-        if key in b.cse:      # the same op on the same inputs: computed once, where first needed
+        if key in b.cse and t.op.name not in RANDOM_OPS:   # each random draw is its own
+            # the same op on the same inputs: computed once, where first needed
             shared = b.cse[key]
             if _own_phase(t) < shared.phase:   # a forward value after all: named as one
                 renames[shared.out] = b.var_name(t)

@@ -13,6 +13,9 @@ from ..errors import GraphError
 from . import composite, elementwise as ew, linalg, reduction as red, shape as sh
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, mse_loss
 from .conv import conv2d
+from .pooling import avg_pool2d, max_pool2d
+from .normalization import batch_norm, group_norm, layer_norm
+from .dropout import dropout
 from .namespace import T
 from .registry import REGISTRY, Primitive, apply, primitive
 
