@@ -376,7 +376,21 @@ def _binary_cross_entropy(g, eq, ins, out):
 # -- more elementwise --------------------------------------------------------------------------
 FORMS["sin"] = _unary("Sin")
 FORMS["cos"] = _unary("Cos")
-FORMS["erf"] = _unary("Erf")
+
+
+@form("erf")
+def _erf(g, eq, ins, out):
+    # onnxruntime computes Erf in float32 only: other dtypes go through float32 (erf to ~1e-7)
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+    _erf_into(g, x, dtype, out)
+
+
+def _erf_into(g, x: str, dtype, out=None) -> str:
+    if np.dtype(dtype) == np.float32:
+        return g.node("Erf", [x], out)
+    y = g.node("Erf", [g.cast(x, dtype, np.float32)])
+    return g.node("Cast", [y], out, to=g.onnx_dtype(dtype))
 
 
 @form("log1p")
@@ -428,7 +442,7 @@ def _gelu(g, eq, ins, out):
         inner = g.node("Mul", [g.node("Add", [x, cube]), c(float(np.sqrt(2.0 / np.pi)))])
         shape = g.node("Tanh", [inner])
     else:
-        shape = g.node("Erf", [g.node("Mul", [x, c(float(np.sqrt(0.5)))])])
+        shape = _erf_into(g, g.node("Mul", [x, c(float(np.sqrt(0.5)))]), dtype)
     half_x = g.node("Mul", [x, c(0.5)])
     g.node("Mul", [half_x, g.node("Add", [c(1), shape])], out)
 
@@ -607,8 +621,33 @@ def _pool(op_type: str, **extra) -> Form:
 
 
 FORMS["max_pool2d"] = _pool("MaxPool")
-# zero padding counts in the window size, as PyTorch's default count_include_pad=True
-FORMS["avg_pool2d"] = _pool("AveragePool", count_include_pad=1)
+_average_pool = _pool("AveragePool", count_include_pad=1)
+
+
+@form("avg_pool2d")
+def _avg_pool2d(g, eq, ins, out):
+    # zero padding counts in the window size, as PyTorch's default count_include_pad=True.
+    # onnxruntime has AveragePool in float32 only: other dtypes add the windows' strided slices
+    dtype = eq.node.dtype
+    if dtype == np.float32:
+        _average_pool(g, eq, ins, out)
+        return
+    _, _, oh, ow = eq.node.shape
+    (kh, kw), (sh_, sw), (ph, pw) = eq.params["kernel"], eq.params["stride"], eq.params["padding"]
+    x = ins[0]
+    if ph or pw:
+        x = g.node("Pad", [x, g.const(np.asarray([0, 0, ph, pw, 0, 0, ph, pw], np.int64))],
+                   mode="constant")
+    axes, steps = g.const(np.asarray([2, 3], np.int64)), g.const(np.asarray([sh_, sw], np.int64))
+    total = None
+    for i in range(kh):
+        for j in range(kw):
+            window = g.node("Slice", [x, g.const(np.asarray([i, j], np.int64)),
+                                      g.const(np.asarray([i + sh_ * (oh - 1) + 1,
+                                                          j + sw * (ow - 1) + 1], np.int64)),
+                                      axes, steps])
+            total = window if total is None else g.node("Add", [total, window])
+    g.node("Mul", [total, g.const(np.asarray(1.0 / (kh * kw), dtype))], out)
 
 
 @form("einsum")
