@@ -26,7 +26,7 @@ from .graph.compile import function
 from .viz import draw, explain
 from ._random import manual_seed
 from .io import save, load
-from . import nn, optim, data
+from . import nn, optim, data, distributed
 from . import onnx
 
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ from .conv import conv2d
 from .pooling import avg_pool2d, max_pool2d
 from .normalization import batch_norm, group_norm, layer_norm
 from .dropout import dropout
+from .embedding import embedding
 from .namespace import T
 from .registry import REGISTRY, Primitive, apply, primitive
 
