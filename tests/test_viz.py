@@ -219,7 +219,8 @@ def test_missing_graphviz_writes_the_dot_and_says_how_to_install(tmp_path, monke
     assert "f.dot" in msg
     assert (tmp_path / "f.dot").read_text().startswith("digraph")
     assert not (tmp_path / "f.svg").exists()
-    assert f._repr_svg_() is None  # Jupyter falls back to the text repr
+    shown = f._repr_html_()   # Jupyter still steps through the numbers, without a picture
+    assert "step 0 of" in shown and "Graphviz" in shown and "<svg" not in shown
 
 
 def test_graphviz_package_without_the_dot_program(tmp_path, monkeypatch):
@@ -250,8 +251,8 @@ def test_svg_and_png_are_rendered(tmp_path):
     assert (tmp_path / "f.dot").read_text().startswith("digraph")   # .dot always written
     cr.draw(f, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    shown = f._repr_svg_()
-    assert shown is not None and "<svg" in shown
+    shown = f._repr_html_()
+    assert shown.startswith("<iframe") and "&lt;svg" in shown
 
 
 @pytest.mark.skipif(not HAVE_DOT, reason="Graphviz's `dot` program is not installed "

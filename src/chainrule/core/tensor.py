@@ -195,13 +195,11 @@ class Tensor:
     # placeholders are dict keys in feeds.
     __hash__ = object.__hash__
 
-    def _repr_svg_(self):  # Jupyter shows a tensor as its graph
-        try:
-            from ..viz.render import to_svg
+    def _repr_html_(self):
+        # Jupyter shows a tensor as its graph with the stepper, within a size and time limit
+        from ..viz.notebook import tensor_html
 
-            return to_svg(self)
-        except Exception:  # no graphviz binary: fall back to the text repr
-            return None
+        return tensor_html(self)
 
 
 def _fmt_shape(shape) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -41,7 +42,8 @@ def page_html(tensor: Tensor, *, group: Optional[str] = None, values: bool = Tru
               timeout: Optional[float] = None) -> tuple:
     """The page as a string, and the DOT source of its first view.
 
-    ``timeout`` bounds each Graphviz run (seconds); past it the page has no picture.
+    ``timeout`` (seconds) bounds the whole page; what is left of it when the numbers are
+    worked out goes to Graphviz, and past it the page has no picture.
     """
     data, dot = page_data(tensor, group=group, values=values, grads=grads, expand=expand,
                           rankdir=rankdir, feed=feed, timeout=timeout)
@@ -58,6 +60,7 @@ def page_html(tensor: Tensor, *, group: Optional[str] = None, values: bool = Tru
 def page_data(tensor: Tensor, *, group=None, values=True, grads=True, expand=False,
               rankdir="LR", feed=None, timeout=None) -> tuple:
     """The JSON-ready walk (steps, nodes, views) and the DOT source of the first view."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     root, vals, lay = prepare(tensor, expand=expand, feed=feed, group=group)
     w = walk(root, values=vals)
     nid = lay.node_id
@@ -96,8 +99,11 @@ def page_data(tensor: Tensor, *, group=None, values=True, grads=True, expand=Fal
             gstep = max((bstep.get(id(t), 0) for t in gates), default=len(fwd) + 1)
             reveal[eid] = [vstep, gstep if bwd else 10**9]
         if not svg_error:
+            left = None if deadline is None else deadline - time.monotonic()
             try:
-                views[name] = _svg(dot, timeout)
+                if left is not None and left < 0.05:
+                    raise ChainruleError("no time was left to lay out the graph")
+                views[name] = _svg(dot, left)
             except ChainruleError as exc:
                 svg_error = str(exc)
     for t in w.order:   # a fan-out Variable's summed gradient, in its node, once complete
