@@ -16,7 +16,7 @@ def test_parameters_are_registered_in_order_with_dotted_names():
     names = [name for name, _ in model.named_parameters()]
     assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert [p.name for p in model.parameters()] == names
-    assert [p.shape for p in model.parameters()] == [(3, 4), (4,), (4, 2), (2,)]
+    assert [p.shape for p in model.parameters()] == [(4, 3), (4,), (2, 4), (2,)]
 
 
 def test_nested_modules_get_full_names_and_shared_parameters_appear_once():
@@ -37,17 +37,17 @@ def test_nested_modules_get_full_names_and_shared_parameters_appear_once():
     assert net.parameters()[0].name == "body.0.weight"
 
 
-def test_linear_forward_is_x_at_w_plus_b_and_init_within_bound():
+def test_linear_forward_is_x_at_w_t_plus_b_and_init_within_bound():
     cr.manual_seed(0)
     layer = cr.nn.Linear(16, 5, dtype=np.float64)
     bound = 1 / math.sqrt(16)
-    assert layer.weight.shape == (16, 5)
+    assert layer.weight.shape == (5, 16)  # PyTorch's (out_features, in_features)
     assert np.abs(layer.weight.data).max() <= bound
     assert np.abs(layer.bias.data).max() <= bound
     assert np.abs(layer.weight.data).max() > 0.8 * bound  # really spread over the range
     x = np.random.default_rng(1).standard_normal((7, 16))
     out = layer(cr.tensor(x)).numpy()
-    np.testing.assert_allclose(out, x @ layer.weight.data + layer.bias.data, rtol=1e-12)
+    np.testing.assert_allclose(out, x @ layer.weight.data.T + layer.bias.data, rtol=1e-12)
 
 
 def test_manual_seed_makes_init_reproducible():

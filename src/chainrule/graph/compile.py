@@ -15,11 +15,13 @@ import numpy as np
 
 from .. import _malloc
 from ..core.tensor import Tensor
+from ..core.toposort import toposort
 from ..errors import GraphError
 from .._random import default_generator
 from .codegen import to_source, uses_rng
 from .evaluate import feed_value
 from .ir import build_program
+from .state import side_updates
 from .transforms import optimize
 
 _counter = [0]
@@ -39,7 +41,12 @@ class CompiledFunction:
                 raise TypeError(f"cr.function outputs must be tensors, got {type(o).__name__}")
         self.inputs = list(inputs)
         _malloc.keep_heap()       # a compiled step is a training loop too (see _malloc)
-        self.program = optimize(build_program(self.inputs, outs, list(updates or ()), name))
+        updates = list(updates or ())
+        # batch norm's running statistics, when the graph computes them in training mode
+        given = {id(var) for var, _ in updates}
+        updates += [pair for pair in side_updates(toposort(outs + [v for _, v in updates]))
+                    if id(pair[0]) not in given]
+        self.program = optimize(build_program(self.inputs, outs, updates, name))
         self.source, _ = to_source(self.program)
         _counter[0] += 1
         filename = f"<chainrule-compiled-{_counter[0]}:{name}>"

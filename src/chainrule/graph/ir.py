@@ -21,6 +21,7 @@ from ..errors import GraphError, format_site, site_lineno
 from ..ops import elementwise as ew
 from ..ops.dropout import RANDOM_OPS
 from ..ops.registry import Primitive
+from .state import is_state
 
 FORWARD, BACKWARD, UPDATE = 0, 1, 2
 
@@ -137,7 +138,8 @@ class _Builder:
             raise GraphError(f"placeholder '{t.name or '?'}' of shape {_fmt_shape(t._shape)} is "
                              f"needed by the outputs but is not among cr.function's inputs\n"
                              f"  made at {format_site(t.site)}")
-        if t.requires_grad:      # a Variable: a keyword parameter, read at call time
+        # a Variable or a module buffer: a keyword parameter, read at call time
+        if t.requires_grad or is_state(t):
             n = self.fresh(_ident(t.name, f"var{len(self.prog.variables)}"))
             self.prog.variables.append((n, t))
             return n

@@ -1,10 +1,28 @@
-"""Neural-network building blocks: ``Module``, layers and loss modules."""
+"""Neural-network building blocks: ``Module``, layers and loss modules, with PyTorch's names,
+parameter shapes and default initialisation."""
+from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .containers import ModuleList, Sequential
+from .dropout import Dropout
+from .layers import Flatten, Identity, Linear
+from .losses import BCELoss, CrossEntropyLoss, HingeLoss, MSELoss
 from .module import Module
 from . import functional
-from .layers import Linear, Sequential, ReLU, Sigmoid, Tanh, Dropout
-from .losses import CrossEntropyLoss, HingeLoss, MSELoss, BCELoss
 
 __all__ = [
-    "Module", "Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Dropout",
-    "CrossEntropyLoss", "HingeLoss", "MSELoss", "BCELoss",
+    "GELU",
+    "BCELoss",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "HingeLoss",
+    "Identity",
+    "LeakyReLU",
+    "Linear",
+    "MSELoss",
+    "Module",
+    "ModuleList",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
 ]

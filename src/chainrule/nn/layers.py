@@ -1,26 +1,32 @@
-"""Layers: ``Linear``, ``Sequential``, activations and ``Dropout``."""
+"""Layers that hold weights or reshape: ``Linear``, ``Identity``, ``Flatten``."""
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 import chainrule as cr
 
 from .._random import default_generator
+from ..ops.linear import linear
 from .module import Module
 
-__all__ = ["Linear", "Sequential", "ReLU", "Sigmoid", "Tanh", "Dropout"]
+__all__ = ["Flatten", "Identity", "Linear"]
+
+
+def _uniform(rng: np.random.Generator, bound: float, shape: tuple, dtype: Any) -> np.ndarray:
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
 class Linear(Module):
-    """Affine map ``y = x @ weight + bias``.
+    """Affine map ``y = x @ weight.T + bias``, as ``torch.nn.Linear``.
 
-    The weight is stored as ``(in_features, out_features)``, the transpose of PyTorch's
-    layout, so the forward pass is one ``matmul`` with no transpose node in the graph (and
-    no strided copy in NumPy). Initialisation follows PyTorch's default: weight and bias
-    drawn from ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
+    The weight has PyTorch's shape ``(out_features, in_features)``, so state dicts move both
+    ways. The product is one primitive (``x @ W.T`` on a transposed view, no copy) whose
+    weight gradient comes out in the weight's own layout (see ``chainrule/ops/linear.py``).
+    Initialisation follows PyTorch's default: weight and bias drawn from
+    ``U(-1/sqrt(in_features), 1/sqrt(in_features))``.
 
     Parameters
     ----------
@@ -37,6 +43,8 @@ class Linear(Module):
     --------
     >>> import numpy as np, chainrule as cr
     >>> layer = cr.nn.Linear(3, 2)
+    >>> layer.weight.shape
+    (2, 3)
     >>> layer(cr.tensor(np.ones((4, 3), dtype=np.float32))).shape
     (4, 2)
     """
@@ -56,16 +64,16 @@ class Linear(Module):
         rng = default_generator() if rng is None else rng
         dtype = np.dtype(cr.default_dtype() if dtype is None else dtype)
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features > 0 else 0.0
-        weight = rng.uniform(-bound, bound, size=(self.in_features, self.out_features))
-        self.weight = cr.Variable(weight.astype(dtype), name="weight")
+        shape = (self.out_features, self.in_features)
+        self.weight = cr.Variable(_uniform(rng, bound, shape, dtype), name="weight")
         if bias:
-            values = rng.uniform(-bound, bound, size=(self.out_features,))
-            self.bias = cr.Variable(values.astype(dtype), name="bias")
+            self.bias = cr.Variable(_uniform(rng, bound, (self.out_features,), dtype),
+                                    name="bias")
         else:
             self.bias = None
 
     def forward(self, x: Any) -> Any:
-        out = x @ self.weight
+        out = linear(x, self.weight)
         return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:
@@ -75,94 +83,41 @@ class Linear(Module):
         )
 
 
-class Sequential(Module):
-    """Modules applied one after another; submodules are named ``"0"``, ``"1"``, ...
+class Identity(Module):
+    """Returns its input unchanged (a placeholder layer, as ``torch.nn.Identity``).
 
     Examples
     --------
     >>> import chainrule as cr
-    >>> model = cr.nn.Sequential(cr.nn.Linear(2, 4), cr.nn.ReLU(), cr.nn.Linear(4, 1))
-    >>> [name for name, _ in model.named_parameters()]
-    ['0.weight', '0.bias', '2.weight', '2.bias']
+    >>> x = cr.tensor([1.0, 2.0])
+    >>> cr.nn.Identity()(x) is x
+    True
     """
 
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:   # accepts and ignores, as PyTorch
         super().__init__()
-        for index, module in enumerate(modules):
-            self.add_module(str(index), module)
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            x = module(x)
         return x
 
-    def __len__(self) -> int:
-        return len(self._modules)
 
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
-
-
-class ReLU(Module):
-    """Elementwise ``max(0, x)``."""
-
-    def forward(self, x: Any) -> Any:
-        return cr.relu(x)
-
-
-class Sigmoid(Module):
-    """Elementwise ``1 / (1 + exp(-x))``."""
-
-    def forward(self, x: Any) -> Any:
-        return cr.sigmoid(x)
-
-
-class Tanh(Module):
-    """Elementwise hyperbolic tangent."""
-
-    def forward(self, x: Any) -> Any:
-        return cr.tanh(x)
-
-
-class Dropout(Module):
-    """Inverted dropout: in training, zero each element with probability ``p`` and scale the
-    survivors by ``1 / (1 - p)``; the identity in evaluation mode.
-
-    The mask is drawn with NumPy when the layer runs, so in a compiled graph it would be a
-    constant; dropout is therefore refused on symbolic inputs with unknown sizes.
+class Flatten(Module):
+    """Merges axes ``start_dim`` .. ``end_dim`` into one (from axis 1: the batch stays).
 
     Examples
     --------
     >>> import numpy as np, chainrule as cr
-    >>> drop = cr.nn.Dropout(0.5).eval()
-    >>> drop(cr.tensor(np.ones(3))).numpy()
-    array([1., 1., 1.])
+    >>> cr.nn.Flatten()(cr.tensor(np.zeros((2, 3, 4, 5)))).shape
+    (2, 60)
     """
 
-    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise cr.ChainruleError(f"Dropout probability must be in [0, 1), got {p}")
-        self.p = float(p)
-        self.rng = rng
+        self.start_dim = int(start_dim)
+        self.end_dim = int(end_dim)
 
     def forward(self, x: Any) -> Any:
-        if not self.training or self.p == 0.0:
-            return x
-        shape = tuple(x.shape)
-        if any(size is None for size in shape):
-            raise cr.ChainruleError(
-                "Dropout needs a concrete input shape to draw its mask; run it eagerly or "
-                "call model.eval() before compiling"
-            )
-        rng = default_generator() if self.rng is None else self.rng
-        keep = rng.random(shape) >= self.p
-        dtype = getattr(x, "dtype", None) or cr.default_dtype()
-        mask = keep.astype(dtype) / np.asarray(1.0 - self.p, dtype=dtype)
-        return x * mask
+        return cr.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -212,6 +212,13 @@ def _linear(g, eq, ins, out):
     g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
 
 
+@form("linear")
+def _linear(g, eq, ins, out):
+    # x @ W.T for nn.Linear's (out, in) weight
+    x, w = _same_dtype(g, eq, ins)
+    g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
+
+
 @form("transpose")
 def _transpose(g, eq, ins, out):
     axes = eq.params.get("axes")

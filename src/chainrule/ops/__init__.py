@@ -17,6 +17,7 @@ from .pooling import avg_pool2d, max_pool2d
 from .normalization import batch_norm, group_norm, layer_norm
 from .dropout import dropout
 from .embedding import embedding
+from .linear import linear   # nn.Linear's x @ W.T, weight (out, in): see linear.py
 from .namespace import T
 from .registry import REGISTRY, Primitive, apply, primitive
 
