@@ -136,6 +136,11 @@ BATCHED = [
         cr.flatten(cr.pad(x, (1, 2, 0, -1)), 1), cr.squeeze(cr.unsqueeze(x, 1), 1)[:, 0],
         cr.zeros_like(x)[:, 0] + 1.0], axis=1),
      [lambda r, n: r.standard_normal((n, 2, 3))]),
+    ("embedding_and_train_mode_batch_norm", lambda: lambda i, x: cr.concatenate([
+        cr.embedding(i, np.linspace(-1, 1, 12).reshape(4, 3).astype(x.dtype)).reshape(-1, 6),
+        cr.batch_norm(x, np.zeros(3, x.dtype), np.ones(3, x.dtype), np.full(3, 2.0, x.dtype),
+                      np.full(3, 0.5, x.dtype), training=True).reshape(-1, 6)], axis=1),
+     [lambda r, n: r.integers(0, 4, (n, 2)), lambda r, n: r.standard_normal((n, 3, 2)) * 3 + 1]),
     ("einsum", lambda: lambda x: cr.einsum("bi,ij->bj", x, np.linspace(-1, 1, 12)
                                            .reshape(4, 3).astype(x.dtype)),
      [lambda r, n: r.standard_normal((n, 4))]),

@@ -212,13 +212,6 @@ def _linear(g, eq, ins, out):
     g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
 
 
-@form("linear")
-def _linear(g, eq, ins, out):
-    # x @ W.T for nn.Linear's (out, in) weight
-    x, w = _same_dtype(g, eq, ins)
-    g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
-
-
 @form("transpose")
 def _transpose(g, eq, ins, out):
     axes = eq.params.get("axes")
@@ -672,4 +665,42 @@ NO_FORM.update({
     "max_pool2d_scatter": "a gradient-only op (the backward pass of max pooling)",
     "max_pool2d_gather": "a gradient-only op (the double backward of max pooling)",
     "avg_pool2d_scatter": "a gradient-only op (the backward pass of average pooling)",
+})
+
+
+# -- normalisation, embedding ------------------------------------------------------------------
+def _channel_axes(ndim: int) -> tuple:
+    return (0,) + tuple(range(2, ndim))
+
+
+@form("channel_sum")
+def _channel_sum(g, eq, ins, out):
+    _reduce(g, "ReduceSum", ins[0], out, _channel_axes(eq.node.inputs[0].ndim), keepdims=False)
+
+
+@form("batch_norm_train")
+def _batch_norm_train(g, eq, ins, out):
+    # normalised with the batch's own mean and biased variance, as the NumPy kernel
+    x = eq.node.inputs[0]
+    xs, w, b = _same_dtype(g, eq, ins)
+    axes = _channel_axes(x.ndim)
+    per_channel = g.const(np.asarray((1, -1) + (1,) * (x.ndim - 2), np.int64))
+    xc = g.node("Sub", [xs, _reduce(g, "ReduceMean", xs, None, axes, keepdims=True)])
+    var = _reduce(g, "ReduceMean", g.node("Mul", [xc, xc]), None, axes, keepdims=False)
+    eps = g.const(np.asarray(eq.params["eps"], eq.node.dtype))
+    scale = g.node("Div", [w, g.node("Sqrt", [g.node("Add", [var, eps])])])
+    scaled = g.node("Mul", [xc, g.node("Reshape", [scale, per_channel])])
+    g.node("Add", [scaled, g.node("Reshape", [b, per_channel])], out)
+
+
+@form("embedding")
+def _embedding(g, eq, ins, out):
+    indices = eq.node.inputs[0]
+    g.node("Gather", [ins[1], g.cast(ins[0], indices.dtype, np.int64)], out, axis=0)
+
+
+NO_FORM.update({
+    "embedding_scatter": "a gradient-only op (the backward pass of an embedding lookup)",
+    "dropout_mask": "a random mask from chainrule's generator; export in eval mode, where "
+                    "dropout is the identity",
 })
