@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["add_side_updates", "is_state", "mark_state", "side_updates"]
+__all__ = ["add_side_updates", "is_state", "mark_state", "recorded", "side_updates"]
 
 _STATE: dict[int, weakref.ref] = {}
 _SIDE: dict[int, tuple[weakref.ref, list]] = {}
@@ -60,3 +60,15 @@ def side_updates(nodes: Iterable[Any]) -> list[tuple[Any, Any]]:
                 found.pop(id(state), None)
                 found[id(state)] = (state, value)
     return list(found.values())
+
+
+def recorded(prim: Any, *args: Any, **params: Any) -> Any:
+    """``prim(*args)`` recorded as a graph node even when every input has a value now.
+
+    For an update whose new value is computed from state alone (batch norm's step count,
+    ``n + 1``): applied eagerly it would be folded into a constant, and a compiled step would
+    write the same number on every call.
+    """
+    from ..ops.registry import _apply_symbolic
+
+    return _apply_symbolic(prim, args, params)

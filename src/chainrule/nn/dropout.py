@@ -34,15 +34,7 @@ class Dropout(Module):
     def forward(self, x: Any) -> Any:
         if not self.training or self.p == 0.0:
             return x
-        dropout = getattr(cr, "dropout", None)
-        if dropout is not None:
-            return dropout(x, self.p, training=True)
-        # until the dropout op lands: an eager mask (a graph would hold it as a constant)
-        from .._random import default_generator
-        if x.data is None:
-            raise cr.ChainruleError("Dropout needs a concrete input shape to draw its mask")
-        keep = default_generator().random(x.shape) >= self.p
-        return x * (keep.astype(x.dtype) / (1.0 - self.p))
+        return cr.dropout(x, self.p, training=True)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
