@@ -38,6 +38,4 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "functional",
-    "init",
-    "utils",
 ]
