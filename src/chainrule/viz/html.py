@@ -64,8 +64,8 @@ def page_data(tensor: Tensor, *, group=None, values=True, grads=True, expand=Fal
     root, vals, lay = prepare(tensor, expand=expand, feed=feed, group=group)
     w = walk(root, values=vals)
     nid = lay.node_id
-    fwd = [t for t in w.order if t.op is not None]
-    bwd = list(reversed(fwd)) if w.grads.seed is not None else []
+    fwd = w.gates_forward
+    bwd = w.gates_backward if w.grads.seed is not None else []
     fstep = {id(t): k for k, t in enumerate(fwd, 1)}
     bstep = {id(t): len(fwd) + k for k, t in enumerate(bwd, 1)}
     steps = [_forward_step(w, t, nid, k, len(fwd)) for k, t in enumerate(fwd, 1)]

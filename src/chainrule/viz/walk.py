@@ -16,7 +16,6 @@ from typing import Optional
 import numpy as np
 
 from ..core.tensor import Tensor
-from ..core.toposort import toposort
 from ..errors import GraphError
 from .edges import ELEMENTWISE, Grads, edge_grads, local_grads
 from .format import SMALL, fmt_array, short_site
@@ -73,7 +72,15 @@ class Walk:
 
     @property
     def gates_backward(self) -> list:
-        return [t for t in reversed(self.order) if t.op is not None]
+        """Latest-created first, as the engine's backward pass visits them (or the forward
+        order reversed, for a graph whose creation order is no topological order)."""
+        gates = self.gates_forward
+        seq = {id(t): getattr(t, "seq", None) for t in gates}
+        if all(seq[id(t)] is not None and all(seq.get(id(x), -1) < seq[id(t)]
+                                               for x in t.inputs if x.op is not None)
+               for t in gates):
+            return sorted(gates, key=lambda t: -seq[id(t)])
+        return gates[::-1]
 
 
 def walk(tensor: Tensor, feed: Optional[dict] = None, values: Optional[dict] = None) -> Walk:
@@ -81,7 +88,7 @@ def walk(tensor: Tensor, feed: Optional[dict] = None, values: Optional[dict] = N
     (``values``, ``id(node) -> array``, gives values already worked out)."""
     if not isinstance(tensor, Tensor):
         raise TypeError(f"expected a Tensor, got {type(tensor).__name__}")
-    order = toposort([tensor])
+    order = forward_order(tensor)
     if values is not None:
         values = {id(t): values.get(id(t), t.data) for t in order}
     else:
@@ -103,6 +110,26 @@ def walk(tensor: Tensor, feed: Optional[dict] = None, values: Optional[dict] = N
         for i, x in enumerate(t.inputs):
             uses.setdefault(id(x), []).append((t, i))
     return Walk(tensor, order, values, auto_names(order, values), grads, uses, note)
+
+
+def forward_order(root: Tensor) -> list:
+    """Every node of ``root``'s graph after its inputs, a gate's inputs taken left to right
+    (``w0 * x0`` before ``w1 * x1``), as a learner reads the forward pass. Iterative."""
+    order: list = []
+    state: dict = {}
+    stack = [root]
+    while stack:
+        t = stack[-1]
+        s = state.get(id(t))
+        if s is None:
+            state[id(t)] = 1
+            stack.extend(x for x in reversed(t.inputs) if id(x) not in state)
+            continue
+        stack.pop()
+        if s == 1:
+            state[id(t)] = 2
+            order.append(t)
+    return order
 
 
 def auto_names(order: list, values: Optional[dict] = None) -> dict:
