@@ -46,6 +46,9 @@ def _values(domain: str, shape: tuple, rng: np.random.Generator) -> np.ndarray:
     elif domain == "clip":                    # away from the clip bounds -0.5 and 0.5
         v = np.where(rng.random(n) < 0.5, rng.uniform(-0.4, 0.4, n),
                      rng.uniform(0.6, 2.0, n) * rng.choice([-1.0, 1.0], n))
+    elif domain in ("even_low", "even_high"):   # clip bounds: lo < hi, never equal to "odd"
+        v = 2 * rng.integers(-10, -1, n) * 0.1 if domain == "even_low" else \
+            2 * rng.integers(1, 11, n) * 0.1
     else:
         raise ValueError(domain)
     return np.asarray(v, dtype=np.float64).reshape(shape)
@@ -353,6 +356,272 @@ def _cr_transpose(x, *, axes):
     return cr.transpose(x, axes) if axes is not None else x.T
 
 
+# -- PyTorch-habit ops (issue 9): shapes, NumPy references and torch equivalents ---------------
+@st.composite
+def reduction_with(draw, extra: dict, min_dims=0):
+    """``reduction()`` plus one drawn value for each static argument in ``extra``."""
+    (shape,), kw = draw(reduction(min_dims=min_dims))
+    for k, choices in extra.items():
+        kw[k] = draw(st.sampled_from(choices))
+    return (shape,), kw
+
+
+@st.composite
+def one_axis_or_none(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+    axis = draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    return (shape,), {"axis": axis, "keepdims": draw(st.booleans())}
+
+
+@st.composite
+def squeeze_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=3))
+    nd = len(shape)
+    choices = [st.none()]
+    if nd:
+        choices += [st.integers(-nd, nd - 1), hnp.valid_tuple_axes(nd, min_size=1)]
+    return (shape,), {"axis": draw(st.one_of(*choices))}
+
+
+@st.composite
+def unsqueeze_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+    return (shape,), {"axis": draw(st.integers(-len(shape) - 1, len(shape)))}
+
+
+@st.composite
+def expand_dims_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=MAX_SIDE))
+    axes = draw(hnp.valid_tuple_axes(len(shape) + 2, min_size=2, max_size=2))
+    return (shape,), {"axis": axes}
+
+
+@st.composite
+def flatten_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+    nd = max(len(shape), 1)
+    a, b = sorted(draw(st.lists(st.integers(0, nd - 1), min_size=2, max_size=2)))
+    # either end may be written from the right
+    a = a - nd if draw(st.booleans()) else a
+    b = b - nd if draw(st.booleans()) else b
+    return (shape,), {"start_axis": a, "end_axis": b}
+
+
+@st.composite
+def swapaxes_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+    nd = len(shape)
+    return (shape,), {"axis1": draw(st.integers(-nd, nd - 1)),
+                      "axis2": draw(st.integers(-nd, nd - 1))}
+
+
+@st.composite
+def pad_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+    k = draw(st.integers(1, len(shape)))
+    pad = []
+    for n in reversed(shape[-k:]):         # last axis first, as PyTorch
+        lo = draw(st.integers(-(n // 2), 2))
+        hi = draw(st.integers(-(n - max(-lo, 0) - 1) // 2 if n > 1 else 0, 2))
+        pad += [lo, hi]
+    return (shape,), {"pad": tuple(pad), "value": draw(st.sampled_from([0.0, -1.5]))}
+
+
+@st.composite
+def take_shapes(draw, torch_gather: bool = False):
+    """A shape, an axis and integer indices along it (the first one repeated, so gradients
+    must add up); for gather, indices no larger than the tensor on the other axes."""
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE))
+    nd = len(shape)
+    axis = draw(st.integers(-nd, nd - 1))
+    ishape = [draw(st.integers(1, n)) if torch_gather else draw(st.sampled_from([1, n]))
+              for n in shape]
+    ishape[axis] = draw(st.integers(2, 5))
+    n = shape[axis]
+    flat = draw(st.lists(st.integers(0, n - 1), min_size=int(np.prod(ishape)),
+                         max_size=int(np.prod(ishape))))
+    idx = np.array(flat, np.int64).reshape(ishape)
+    first = [slice(None)] * nd
+    first[axis] = slice(0, 2)
+    idx[tuple(first)] = np.take(idx, [0], axis=axis)   # a repeated index on every line
+    return (shape,), {"axis": axis, "index": idx}
+
+
+EINSUM_ONE = [("ij->ji", [(2, 3)]), ("ij->", [(3, 4)]), ("ii->", [(3, 3)]),
+              ("ii->i", [(4, 4)]), ("ijk->j", [(2, 3, 4)]), ("ij", [(2, 3)]),
+              ("...i->...", [(2, 3, 4)]), ("i->", [(0,)])]
+EINSUM_TWO = [("ij,jk->ik", [(2, 3), (3, 4)]), ("i,i->", [(4,), (4,)]),
+              ("i,j->ij", [(2,), (3,)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+              ("...i,...i->...", [(2, 3, 4), (4,)]), ("ij,ij->ij", [(1, 3), (4, 3)]),
+              ("ij,jk", [(2, 3), (3, 1)]), ("ii,ij->j", [(3, 3), (3, 2)]),
+              ("ijk,k->ij", [(2, 3, 4), (4,)])]
+EINSUM_THREE = [("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]), ("i,i,i->", [(3,), (3,), (3,)]),
+                ("bi,bj,ij->b", [(2, 3), (2, 4), (3, 4)])]
+
+
+def einsum_cases(cases):
+    return st.sampled_from(cases).map(lambda c: (tuple(c[1]), {"subscripts": c[0]}))
+
+
+@st.composite
+def clip_tensor_shapes(draw):
+    b = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=MAX_DIMS,
+                                               min_side=1, max_side=MAX_SIDE))
+    return tuple(b.input_shapes), {}
+
+
+def _spread(case) -> bool:
+    """More than one element on every reduced axis: a variance of one value (0 with
+    ``correction=0``, 0/0 with 1) has a square-root kink or no value; tests of its own."""
+    (shape,), kw = case
+    axis = kw["axis"]
+    axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    return len(shape) > 0 and all(shape[a] > 1 for a in axes)
+
+
+def _np_squeeze(x, *, axis):
+    if axis is None:
+        return np.squeeze(x)
+    axes = (axis,) if isinstance(axis, int) else axis
+    return np.squeeze(x, tuple(a for a in axes if x.shape[a] == 1))
+
+
+def _np_flatten(x, *, start_axis, end_axis):
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = start_axis % x.ndim, end_axis % x.ndim
+    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.size else \
+        x.reshape(x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def _np_pad(x, *, pad, value):
+    pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)]
+    widths = [(0, 0)] * (x.ndim - len(pairs)) + list(reversed(pairs))
+    x = x[tuple(slice(max(-lo, 0), n - max(-hi, 0)) for (lo, hi), n in zip(widths, x.shape))]
+    return np.pad(x, [(max(lo, 0), max(hi, 0)) for lo, hi in widths], constant_values=value)
+
+
+def _np_var(x, *, axis, keepdims, correction):
+    with np.errstate(all="ignore"):
+        return np.var(x, axis=axis, keepdims=keepdims, ddof=correction)
+
+
+def _np_logsumexp(x, *, axis, keepdims):
+    m = np.max(x, axis=axis, keepdims=True) if x.size else 0.0
+    return np.log(np.sum(np.exp(x - m), axis=axis, keepdims=keepdims)) + (
+        m if keepdims or not x.size else np.squeeze(m, axis=axis))
+
+
+def _np_norm(x, *, axis, keepdims, ord):
+    a = np.abs(x)
+    if ord is None:
+        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    if ord == np.inf:
+        return np.max(a, axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(a, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return np.sum(a != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+    return np.sum(a ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+
+
+def _np_gelu(x, *, approximate):
+    import math
+
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.vectorize(math.erf, otypes=[float])(x / math.sqrt(2)))
+
+
+def _np_arg_pick(fn):
+    def pick(x, *, axis, keepdims):
+        if axis is None:
+            flat = x.reshape(-1)
+            return flat[getattr(np, fn)(flat)]
+        i = getattr(np, fn)(x, axis=axis, keepdims=True)
+        got = np.take_along_axis(x, i, axis)
+        return got if keepdims else np.squeeze(got, axis)
+    return pick
+
+
+def _cr_arg_pick(fn):
+    # the index through take_along_axis: the values at argmax are the max, so the row checks
+    # argmax's indices by value, and every check of the table runs through it
+    def pick(x, *, axis, keepdims):
+        if axis is None:
+            flat = x.reshape(-1)
+            return cr.take_along_axis(flat, cr.unsqueeze(getattr(cr, fn)(flat), 0), 0)[0]
+        i = getattr(cr, fn)(x, axis=axis, keepdims=True)
+        got = cr.take_along_axis(x, i, axis)
+        return got if keepdims else cr.squeeze(got, axis)
+    return pick
+
+
+def _t_arg_pick(fn):
+    def pick(x, *, axis, keepdims):
+        torch = _t()
+        if axis is None:
+            flat = x.reshape(-1)
+            return flat[getattr(torch, fn)(flat)]
+        i = getattr(torch, fn)(x, dim=axis, keepdim=True)
+        got = torch.take_along_dim(x, i, dim=axis)
+        return got if keepdims else got.squeeze(axis)
+    return pick
+
+
+def _t_dims(x, axis):
+    return tuple(range(x.dim())) if axis is None else axis
+
+
+def _t_var(x, *, axis, keepdims, correction, fn="var"):
+    return getattr(_t(), fn)(x, dim=None if axis is None else axis, correction=correction,
+                             keepdim=keepdims)
+
+
+def _t_logsumexp(x, *, axis, keepdims):
+    return _t().logsumexp(x, dim=_t_dims(x, axis), keepdim=keepdims)
+
+
+def _t_norm(x, *, axis, keepdims, ord):
+    return _t().linalg.vector_norm(x, ord=2 if ord is None else ord, dim=axis, keepdim=keepdims)
+
+
+def _t_squeeze(x, *, axis):
+    return x.squeeze() if axis is None else x.squeeze(axis)
+
+
+def _t_expand_dims(x, *, axis):
+    nd = x.dim() + len(axis)
+    for a in sorted(a % nd for a in axis):
+        x = x.unsqueeze(a)
+    return x
+
+
+def _t_pad(x, *, pad, value):
+    return _t().nn.functional.pad(x, pad, value=value)
+
+
+def _t_take(x, *, axis, index):
+    torch = _t()
+    idx = torch.as_tensor(index)
+    shape = torch.broadcast_shapes(
+        tuple(1 if i == axis % x.dim() else n for i, n in enumerate(x.shape)),
+        tuple(1 if i == axis % x.dim() else n for i, n in enumerate(idx.shape)))
+    xs = [n if i == axis % x.dim() else shape[i] for i, n in enumerate(x.shape)]
+    js = [n if i == axis % x.dim() else shape[i] for i, n in enumerate(idx.shape)]
+    return torch.gather(x.expand(*xs), axis, idx.expand(*js))
+
+
+def _t_gather(x, *, axis, index):
+    return _t().gather(x, axis, _t().as_tensor(index))
+
+
+def _np_gather(x, *, axis, index):
+    crop = tuple(slice(None) if i == axis % x.ndim else slice(0, k)
+                 for i, k in enumerate(index.shape))
+    return np.take_along_axis(x[crop], index, axis)
+
+
 # -- the rows ----------------------------------------------------------------------------------
 R, P, U, NZ = "real", "positive", "unit", "nonzero"
 # eager backward of max/min calls F.cast, which the NumPy namespace A lacks
@@ -449,6 +718,83 @@ OPS: list[Op] = [
     Op("hinge_loss",
        lambda x, *, labels, reduction: cr.hinge_loss(x, labels, reduction=reduction),
        _np_hinge, _t_hinge, 1, labelled(), ("grid",)),
+    # PyTorch habits (issue 9): elementwise math
+    Op("sin", cr.sin, np.sin, lambda x: x.sin(), 1, unary, (R,), **SMOOTH),
+    Op("cos", cr.cos, np.cos, lambda x: x.cos(), 1, unary, (R,), **SMOOTH),
+    Op("log1p", cr.log1p, np.log1p, lambda x: x.log1p(), 1, unary, (P,), **SMOOTH),
+    Op("expm1", cr.expm1, np.expm1, lambda x: x.expm1(), 1, unary, (R,), **SMOOTH),
+    # sign carries no gradient (PyTorch's is zero): times x it gives |x|, whose gradient is
+    # the sign again, so every check of the table reads sign's values
+    Op("sign", lambda x: cr.sign(x) * x, lambda x: np.sign(x) * x,
+       lambda x: _t().sign(x) * x, 1, unary, (NZ,), **SMOOTH),
+    Op("gelu", lambda x, *, approximate: cr.gelu(x, approximate=approximate), _np_gelu,
+       lambda x, *, approximate: _t().nn.functional.gelu(x, approximate=approximate), 1,
+       unary.map(lambda c: (c[0], {})).flatmap(
+           lambda c: st.sampled_from(["none", "tanh"]).map(
+               lambda a: (c[0], {"approximate": a}))), (R,), **SMOOTH),
+    Op("leaky_relu", lambda x, *, slope: cr.leaky_relu(x, slope),
+       lambda x, *, slope: np.where(x > 0, x, x * slope),
+       lambda x, *, slope: _t().nn.functional.leaky_relu(x, slope), 1,
+       unary.flatmap(lambda c: st.sampled_from([0.01, 0.2, 1.5]).map(
+           lambda s: (c[0], {"slope": s}))), (NZ,), **SMOOTH),
+    Op("clip_tensor_bounds", lambda x, lo, hi: cr.clip(x, lo, hi), np.clip,
+       lambda x, lo, hi: _t().clamp(*_t().broadcast_tensors(x, lo, hi)), 3, clip_tensor_shapes(),
+       ("odd", "even_low", "even_high"), **SMOOTH),
+    # statistics
+    Op("argmax", _cr_arg_pick("argmax"), _np_arg_pick("argmax"), _t_arg_pick("argmax"), 1,
+       one_axis_or_none(), ("distinct",)),
+    Op("argmin", _cr_arg_pick("argmin"), _np_arg_pick("argmin"), _t_arg_pick("argmin"), 1,
+       one_axis_or_none(), ("distinct",)),
+    Op("var", lambda x, **kw: cr.var(x, **kw), _np_var, _t_var, 1,
+       reduction_with({"correction": [0, 1]}).filter(_spread), (R,), **SMOOTH),
+    Op("std", lambda x, **kw: cr.std(x, **kw),
+       lambda x, **kw: np.sqrt(_np_var(x, **kw)), lambda x, **kw: _t_var(x, fn="std", **kw), 1,
+       reduction_with({"correction": [0, 1]}, min_dims=1).filter(_spread), (R,), **SMOOTH),
+    Op("logsumexp", lambda x, **kw: cr.logsumexp(x, **kw), _np_logsumexp, _t_logsumexp, 1,
+       reduction(), (R,), **SMOOTH),
+    Op("norm", lambda x, **kw: cr.norm(x, **kw), _np_norm, _t_norm, 1,
+       reduction_with({"ord": [None, 3.0]}), (NZ,), **SMOOTH),
+    Op("norm_ord", lambda x, **kw: cr.norm(x, **kw), _np_norm, _t_norm, 1,
+       reduction_with({"ord": [1.0, np.inf, -np.inf]}), ("distinct",)),
+    # axes
+    Op("squeeze", lambda x, *, axis: cr.squeeze(x, axis), _np_squeeze, _t_squeeze, 1,
+       squeeze_shapes(), (R,), **SMOOTH),
+    Op("unsqueeze", lambda x, *, axis: cr.unsqueeze(x, axis),
+       lambda x, *, axis: np.expand_dims(x, axis), lambda x, *, axis: x.unsqueeze(axis), 1,
+       unsqueeze_shapes(), (R,), **SMOOTH),
+    Op("expand_dims", lambda x, *, axis: cr.expand_dims(x, axis),
+       lambda x, *, axis: np.expand_dims(x, axis), _t_expand_dims, 1, expand_dims_shapes(),
+       (R,), **SMOOTH),
+    Op("flatten", lambda x, **kw: cr.flatten(x, **kw), _np_flatten,
+       lambda x, *, start_axis, end_axis: _t().flatten(x, start_axis, end_axis), 1,
+       flatten_shapes(), (R,), **SMOOTH),
+    Op("swapaxes", lambda x, **kw: cr.swapaxes(x, **kw),
+       lambda x, **kw: np.swapaxes(x, **kw),
+       lambda x, *, axis1, axis2: x.swapaxes(axis1, axis2), 1, swapaxes_shapes(), (R,),
+       **SMOOTH),
+    Op("pad", lambda x, **kw: cr.pad(x, **kw), _np_pad, _t_pad, 1, pad_shapes(), (R,),
+       **SMOOTH),
+    Op("cat", lambda *xs, axis: cr.cat(xs, dim=axis),
+       lambda *xs, axis: np.concatenate(xs, axis=axis),
+       lambda *xs, axis: _t().cat(xs, dim=axis), 3, concat_shapes(), (R, R, R), **SMOOTH),
+    # indexing and contraction
+    Op("take_along_axis", lambda x, *, axis, index: cr.take_along_axis(x, index, axis),
+       lambda x, *, axis, index: np.take_along_axis(x, index, axis), _t_take, 1,
+       take_shapes(), (R,), **SMOOTH),
+    Op("gather", lambda x, *, axis, index: cr.gather(x, axis, index), _np_gather, _t_gather,
+       1, take_shapes(torch_gather=True), (R,), **SMOOTH),
+    Op("einsum_one", lambda x, *, subscripts: cr.einsum(subscripts, x),
+       lambda x, *, subscripts: np.einsum(subscripts, x),
+       lambda x, *, subscripts: _t().einsum(subscripts, x), 1, einsum_cases(EINSUM_ONE),
+       (R,), **SMOOTH),
+    Op("einsum", lambda *xs, subscripts: cr.einsum(subscripts, *xs),
+       lambda *xs, subscripts: np.einsum(subscripts, *xs),
+       lambda *xs, subscripts: _t().einsum(subscripts, *xs), 2, einsum_cases(EINSUM_TWO),
+       (R, R), **SMOOTH),
+    Op("einsum_three", lambda *xs, subscripts: cr.einsum(subscripts, *xs),
+       lambda *xs, subscripts: np.einsum(subscripts, *xs),
+       lambda *xs, subscripts: _t().einsum(subscripts, *xs), 3, einsum_cases(EINSUM_THREE),
+       (R, R, R), **SMOOTH),
 ]
 
 BY_NAME = {op.name: op for op in OPS}
@@ -458,7 +804,9 @@ SECOND_ORDER = [op for op in OPS if op.second_order]
 PUBLIC_FUNCTIONS = (
     "exp log sqrt tanh sigmoid relu abs sum mean max min maximum minimum matmul reshape "
     "transpose concatenate stack where clip softmax log_softmax mse_loss binary_cross_entropy "
-    "cross_entropy hinge_loss".split())
+    "cross_entropy hinge_loss "
+    "sin cos log1p expm1 sign gelu leaky_relu argmax argmin var std logsumexp norm squeeze "
+    "unsqueeze expand_dims flatten swapaxes pad cat take_along_axis gather einsum".split())
 
 
 def case(data, op: Op):

@@ -1,4 +1,9 @@
-"""CLI end to end on a small 2-D problem: artifacts, eval, graph, Ctrl-C and resume."""
+"""CLI end to end on a small 2-D problem: artifacts, eval, graph, Ctrl-C and resume.
+
+The tests from ``test_never_loses_a_run`` on drive the real console script in a subprocess
+(``.venv/bin/chainrule``, or ``python -m chainrule`` where it is not installed), as a user
+would: signals, pipes, exit codes and the absence of tracebacks only show there.
+"""
 import csv
 import os
 import signal
@@ -91,44 +96,6 @@ def test_resume_after_epoch_and_after_ctrl_c_equals_uninterrupted(tmp_path, caps
     assert strip(split_rows) == strip(ref_rows)
 
 
-def test_sigint_in_a_subprocess_saves_and_exits_cleanly(tmp_path):
-    out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "chainrule.cli.main", "train", *SMALL, "--epochs", "100000",
-         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        # wait until training is under way (the first epoch's checkpoint exists)
-        for _ in range(600):
-            if (out / "checkpoint.npz").exists() or proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, stderr
-    assert "checkpoint saved" in stdout and "Traceback" not in stderr
-    assert cr.load(out / "checkpoint.npz")["epoch"] >= 1
-
-
-def test_hinge_sgd_and_missing_scikit_learn_fallback(tmp_path, monkeypatch, capsys):
-    import chainrule.cli.training as training
-    real_find_spec = training.importlib.util.find_spec
-    monkeypatch.setattr(training.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "sklearn" else real_find_spec(name, *a))
-    out = tmp_path / "run"
-    assert main(["train", "--loss", "hinge", "--optimizer", "sgd", "--momentum", "0.9",
-                 "--lr", "0.05", "--epochs", "3", "--eager", "--no-progress",
-                 "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "pip install scikit-learn" in printed and "spiral" in printed
-    state = cr.load(out / "checkpoint.npz")
-    assert state["config"]["dataset"] == "spiral" and state["config"]["loss"] == "hinge"
-    assert (out / "decision_boundary.png").stat().st_size > 0
-
-
 def test_a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_checkpoint(
         tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
@@ -153,3 +120,282 @@ def test_a_diverging_run_stops_with_a_clear_error_and_keeps_the_last_checkpoint(
     after = model_arrays(out)          # the checkpoint from before the NaN is intact
     for k in before:
         np.testing.assert_array_equal(after[k], before[k])
+
+
+# -- the real console script in a subprocess ----------------------------------------------
+_SCRIPT = Path(sys.executable).with_name("chainrule")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "chainrule"]
+ENV = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           PYTHONWARNINGS="ignore")
+TINY = ["--dataset", "moons", "--hidden", "8", "--batch-size", "64", "--lr", "0.05",
+        "--no-progress"]
+
+
+def run(*args, cwd, env=ENV, timeout=120):
+    """``chainrule ARGS`` in ``cwd``; returns the finished process (text output)."""
+    return subprocess.run([*COMMAND, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(proc, status, *fragments):
+    """Failed with ``status``, no traceback, and the last stderr line says it all."""
+    assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("chainrule"), proc.stderr
+    for fragment in fragments:
+        assert fragment in last, (fragment, proc.stderr)
+
+
+def test_never_loses_a_run_out_with_a_checkpoint_needs_resume_or_force(tmp_path):
+    out = tmp_path / "run"
+    assert run("train", *TINY, "--epochs", 3, "--out", out, cwd=tmp_path).returncode == 0
+    metrics = (out / "metrics.csv").read_text()
+    checkpoint = (out / "checkpoint.npz").read_bytes()
+    assert len(metrics.splitlines()) == 4
+
+    again = run("train", *TINY, "--epochs", 1, "--out", out, cwd=tmp_path)
+    assert_one_line_error(again, 2, "--resume", "--force", str(out))
+    assert (out / "metrics.csv").read_text() == metrics             # untouched
+    assert (out / "checkpoint.npz").read_bytes() == checkpoint
+
+    forced = run("train", *TINY, "--epochs", 1, "--out", out, "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    (aside,) = out.glob("replaced-*")                                 # kept, not deleted
+    assert (aside / "metrics.csv").read_text() == metrics
+    assert (aside / "checkpoint.npz").read_bytes() == checkpoint
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2
+    assert cr.load(out / "checkpoint.npz")["epoch"] == 1
+
+
+def test_listed_artifacts_are_this_runs_only(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    proc = run("train", *TINY, "--epochs", 1, "--out", out, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    listed = proc.stdout.strip().splitlines()[-1]
+    assert listed.startswith(f"artifacts in {out}:")
+    names = listed.split(": ", 1)[1].split(", ")
+    assert "notes.txt" not in names and "checkpoint.npz" in names
+    assert all((out / name).is_file() for name in names)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_closed_pipe_does_not_stop_training(tmp_path):
+    # `chainrule train ... | head -n 1`: the first line comes before training starts, so
+    # every epoch line after it is written into a pipe whose reader has gone (EPIPE).
+    out = tmp_path / "run"
+    epochs = 200
+    proc = subprocess.Popen(
+        [*COMMAND, "train", *TINY, "--batch-size", "512", "--epochs", str(epochs), "--out",
+         str(out)], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()                              # what `head -n 1` does
+        stderr = proc.stderr.read()
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert first.startswith("Sequential")
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert cr.load(out / "checkpoint.npz")["epoch"] == epochs
+    assert (out / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_saves_a_checkpoint_and_resume_continues(tmp_path, signum):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([*COMMAND, "train", *TINY, "--epochs", "100000", "--out", str(out)],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):        # wait until training is under way (a checkpoint exists)
+            if (out / "checkpoint.npz").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr
+    assert f"stopped by {signal.Signals(signum).name}" in stdout
+    assert "checkpoint saved" in stdout and "--resume" in stdout
+    done = cr.load(out / "checkpoint.npz")["epoch"]
+    assert done >= 1
+    resumed = run("train", "--out", out, "--resume", "--epochs", done + 1, "--no-progress",
+                  cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert cr.load(out / "checkpoint.npz")["epoch"] == done + 1
+
+
+def _not_a_checkpoint(tmp_path):
+    path = tmp_path / "arrays.npz"
+    np.savez(path, a=np.arange(3))
+    return path
+
+
+def _garbage(tmp_path):
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(b"this is not a zip file")
+    return path
+
+
+def _a_file(tmp_path):
+    path = tmp_path / "afile"
+    path.write_text("x")
+    return path
+
+
+def _read_only(tmp_path):
+    if os.geteuid() != 0:
+        folder = tmp_path / "readonly"
+        folder.mkdir(mode=0o500)
+        return folder / "run"
+    return Path("/sys/chainrule-test-run")     # root may write anywhere but into sysfs
+
+
+# (arguments, exit status, what the one line must say); `{}` makers run in tmp_path.
+USAGE_ERRORS = {
+    "eval-missing-file": (["eval", "missing.npz"], 1, ["missing.npz", "no such file"]),
+    "eval-npz-not-checkpoint": (["eval", _not_a_checkpoint], 1, ["not a checkpoint"]),
+    "eval-garbage": (["eval", _garbage], 1, ["garbage.npz"]),
+    "eval-folder": (["eval", "."], 1, ["folder"]),
+    "graph-missing-file": (["graph", "missing.npz", "--out", "g.dot"], 1, ["no such file"]),
+    "graph-npz-not-checkpoint": (["graph", _not_a_checkpoint, "--out", "g.dot"], 1,
+                                 ["not a checkpoint"]),
+    "graph-out-in-missing-folder": (["graph", "--out", "nope/g.dot"], 2, ["nope"]),
+    "out-is-a-file": (["train", *TINY, "--out", _a_file], 2, ["is a file"]),
+    "out-under-a-file": (["train", *TINY, "--out", lambda p: _a_file(p) / "run"], 2,
+                         ["is a file"]),
+    "out-read-only": (["train", *TINY, "--out", _read_only], 2, ["cannot be written"]),
+    "hidden-negative": (["train", "--hidden", "-4"], 2, ["--hidden", "-4"]),
+    "hidden-zero": (["train", "--hidden", "0"], 2, ["--hidden"]),
+    "seed-negative": (["train", "--seed", "-1"], 2, ["--seed", "-1"]),
+    "epochs-zero": (["train", "--epochs", "0"], 2, ["--epochs"]),
+    "epochs-negative": (["train", "--epochs", "-3"], 2, ["--epochs", "-3"]),
+    "batch-size-zero": (["train", "--batch-size", "0"], 2, ["--batch-size"]),
+    "lr-nan": (["train", "--lr", "nan"], 2, ["--lr", "finite"]),
+    "lr-inf": (["train", "--lr", "inf"], 2, ["--lr", "finite"]),
+    "lr-negative": (["train", "--lr", "-0.1"], 2, ["--lr", "positive"]),
+    "momentum-nan": (["train", "--optimizer", "sgd", "--momentum", "nan"], 2, ["--momentum"]),
+    "mnist-without-data-dir": (["train", "--dataset", "mnist"], 2, ["--data-dir"]),
+    "mnist-empty-data-dir": (["train", "--dataset", "mnist", "--data-dir", "."], 1,
+                             ["train-images-idx3-ubyte"]),
+    "cnn-on-points": (["train", "--model", "cnn", "--dataset", "moons"], 2, ["image"]),
+    "resume-nothing": (["train", "--resume", "--out", "nowhere"], 2, ["nothing to resume"]),
+    "resume-no-runs": (["train", "--resume"], 2, ["nothing to resume"]),
+    "resume-and-force": (["train", "--resume", "--force"], 2, ["--force"]),
+    "unknown-dataset": (["train", "--dataset", "cifar"], 2, ["--dataset"]),
+}
+
+
+@pytest.fixture(scope="module")
+def usage_errors(tmp_path_factory):
+    """Run every case of ``USAGE_ERRORS`` at once (each is a separate process)."""
+    procs = {}
+    for name, (args, _, _) in USAGE_ERRORS.items():
+        cwd = tmp_path_factory.mktemp(name)
+        argv = [str(a(cwd)) if callable(a) else a for a in args]
+        procs[name] = (cwd, subprocess.Popen([*COMMAND, *argv], cwd=cwd, env=ENV, text=True,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    results = {}
+    for name, (cwd, proc) in procs.items():
+        stdout, stderr = proc.communicate(timeout=120)
+        results[name] = (cwd, subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
+                                                          stderr))
+    return results
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_a_mistake_gets_one_line_and_no_traceback(usage_errors, case):
+    _, status, fragments = USAGE_ERRORS[case]
+    cwd, proc = usage_errors[case]
+    assert_one_line_error(proc, status, *fragments)
+    if status == 2 and USAGE_ERRORS[case][0][0] == "train":
+        assert not (cwd / "runs").exists()           # refused before anything was written
+
+
+def test_resume_says_what_it_ignores_and_refuses_fewer_epochs(tmp_path):
+    out = tmp_path / "run"
+    assert run("train", *TINY, "--epochs", 2, "--out", out, cwd=tmp_path).returncode == 0
+    fewer = run("train", "--out", out, "--resume", "--epochs", 1, cwd=tmp_path)
+    assert_one_line_error(fewer, 2, "already trained 2 epochs", "--epochs 1")
+
+    proc = run("train", "--out", out, "--resume", "--epochs", 3, "--lr", 0.5, "--dataset",
+               "spiral", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "ignoring --dataset spiral (the run's: moons), --lr 0.5 (the run's: 0.05)" in (
+        proc.stderr)
+    config = cr.load(out / "checkpoint.npz")["config"]
+    assert config["lr"] == 0.05 and config["dataset"] == "moons" and config["epochs"] == 3
+
+    done = run("train", "--out", out, "--resume", cwd=tmp_path)
+    assert done.returncode == 0 and "nothing to do" in done.stdout
+    assert cr.load(out / "checkpoint.npz")["epoch"] == 3
+
+
+def test_ignored_and_unused_options_are_named(tmp_path):
+    proc = run("train", *TINY, "--momentum", 0.9, "--channels", 4, "--epochs", 1, "--out",
+               tmp_path / "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "ignoring --momentum" in proc.stderr and "--channels" in proc.stderr
+
+    graph = run("graph", "--hidden", 7, "--out", "built.dot", cwd=tmp_path)
+    assert graph.returncode == 0, graph.stderr
+    assert "(2, 7)" in (tmp_path / "built.dot").read_text() or "(7, 2)" in (
+        tmp_path / "built.dot").read_text()
+    drawn = run("graph", tmp_path / "run" / "checkpoint.npz", "--hidden", 7, "--out", "ck.dot",
+                cwd=tmp_path)
+    assert drawn.returncode == 0, drawn.stderr
+    assert "ignoring --hidden 7" in drawn.stderr
+
+
+def test_digits_without_scikit_learn_fails_and_says_what_to_install(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "digits"
+    assert run("train", "--hidden", 4, "--epochs", 1, "--eager", "--no-progress", "--out", out,
+               cwd=tmp_path).returncode == 0
+    blocker = tmp_path / "no_sklearn"
+    blocker.mkdir()
+    (blocker / "sklearn.py").write_text("raise ImportError('scikit-learn is not installed')\n")
+    env = dict(ENV, PYTHONPATH=os.pathsep.join([str(blocker), ENV["PYTHONPATH"]]))
+    for args in (["train", "--epochs", 1, "--out", tmp_path / "fresh"],
+                 ["eval", out / "checkpoint.npz"]):
+        proc = run(*args, cwd=tmp_path, env=env)
+        assert_one_line_error(proc, 1, "pip install 'chainrule[train]'")
+    assert not (tmp_path / "fresh" / "checkpoint.npz").exists()     # no spiral run instead
+
+
+def test_version_help_and_python_dash_m(tmp_path):
+    version = run("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"chainrule {cr.__version__}"
+    helped = subprocess.run([sys.executable, "-m", "chainrule", "train", "--help"], cwd=tmp_path,
+                            env=ENV, capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: chainrule train")
+    for default in ("(default: 30", "(default: 64)", "(default: digits)", "(default: adam)",
+                    "sgd 0.1"):
+        assert default in " ".join(helped.stdout.split()), default
+
+
+def test_drawings_name_the_users_model_not_the_console_script(tmp_path):
+    out = tmp_path / "run"
+    assert run("train", *TINY, "--epochs", 1, "--out", out, cwd=tmp_path).returncode == 0
+    assert run("graph", "--out", "g.dot", cwd=tmp_path).returncode == 0
+    model_py = (out / "model.py").read_text()
+    assert "nn.Linear(2, 8)" in model_py
+    for dot in (out / "graph.dot", tmp_path / "g.dot"):
+        text = dot.read_text()
+        assert "model.py:" in text and "nn.Linear(" in text, text
+        assert "sys.exit" not in text and "chainrule:" not in text
+    # the saved model.py is the model: it runs on its own and has the checkpoint's weights
+    namespace = {}
+    exec(compile(model_py, str(out / "model.py"), "exec"), namespace)
+    state = cr.load(out / "checkpoint.npz")["model"]
+    namespace["model"].load_state_dict(state)
+    assert sorted(namespace["model"].state_dict()) == sorted(state)

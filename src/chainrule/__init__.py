@@ -15,6 +15,12 @@ from .ops import (
     reshape, transpose, concatenate, stack, where, clip, softmax, log_softmax,
     mse_loss, binary_cross_entropy, cross_entropy, hinge_loss,
 )
+from .ops import (  # PyTorch habits: creation, math, statistics, axes, indexing
+    zeros, ones, full, arange, linspace, eye, rand, randn, zeros_like, ones_like,
+    sin, cos, log1p, expm1, sign, argmax, argmin, var, std, logsumexp, norm, einsum,
+    squeeze, unsqueeze, expand_dims, flatten, swapaxes, pad, gather, take_along_axis, cat,
+    gelu, leaky_relu,
+)
 from .ops.conv import conv2d
 from .ops.pooling import avg_pool2d, max_pool2d
 from .ops.normalization import batch_norm, group_norm, layer_norm

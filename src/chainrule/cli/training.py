@@ -7,13 +7,14 @@ generator's state, and training from it reaches the same final weights bit for b
 """
 from __future__ import annotations
 
-import importlib.util
+import linecache
 import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,35 +24,126 @@ from .._random import default_generator, manual_seed
 from ..data import DataLoader, Dataset, load_dataset
 from . import report
 
-__all__ = ["DEFAULT_CONFIG", "build_model", "make_optimizer", "make_loss", "load_run_dataset",
-           "Trainer", "CHECKPOINT", "Interrupted"]
+__all__ = [
+    "CHECKPOINT",
+    "DEFAULT_CONFIG",
+    "DEFAULT_LR",
+    "MODELS",
+    "MODEL_FILE",
+    "Interrupted",
+    "Trainer",
+    "build_model",
+    "default_lr",
+    "load_run_dataset",
+    "make_loss",
+    "make_optimizer",
+    "model_source",
+    "read_checkpoint",
+    "run_model_source",
+]
 
 CHECKPOINT = "checkpoint.npz"
+MODEL_FILE = "model.py"
 _FORMAT = "chainrule-train-1"
 
+MODELS = ("mlp", "cnn")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LOSSES = ("cross-entropy", "hinge")
+
+# A learning rate that trains every built-in dataset with each optimizer: SGD needs a rate
+# about 100x Adam's (0.1 takes the README's spiral run with momentum 0.9 past 95%, where
+# 1e-3 left it at 50%). The CNN recipe trains with Adam at 3e-3.
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
+_DEFAULT_LR_CNN = {"adam": 3e-3, "adamw": 3e-3}
+
 DEFAULT_CONFIG: dict[str, Any] = {
-    "dataset": "digits", "data_dir": None, "hidden": [128], "activation": "relu",
-    "loss": "cross-entropy", "optimizer": "adam", "lr": 1e-3, "momentum": 0.0,
-    "epochs": 30, "batch_size": 64, "seed": 0, "compiled": True,
+    "dataset": "digits", "data_dir": None, "model": "mlp", "hidden": [128], "channels": [16, 32],
+    "activation": "relu", "loss": "cross-entropy", "optimizer": "adam", "lr": None,
+    "momentum": 0.0, "epochs": 30, "batch_size": 64, "seed": 0, "compiled": True,
 }
 
-_ACTIVATIONS = {"relu": cr.nn.ReLU, "tanh": cr.nn.Tanh, "sigmoid": cr.nn.Sigmoid}
+_ACTIVATION_CLASS = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid"}
+_LOSS_CLASS = {"cross-entropy": "CrossEntropyLoss", "hinge": "HingeLoss"}
 
 
 class Interrupted(Exception):
-    """Raised inside the loop when Ctrl-C asked to stop; a checkpoint has been written."""
+    """Raised inside the loop when a signal asked to stop; a checkpoint has been written.
+
+    ``signum`` is the signal (``SIGINT`` for Ctrl-C, ``SIGTERM`` from ``kill``), so the
+    command can exit with the conventional ``128 + signum``.
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+def default_lr(optimizer: str, model: str = "mlp") -> float:
+    """The learning rate ``chainrule train`` uses when ``--lr`` is not given."""
+    if model == "cnn" and optimizer in _DEFAULT_LR_CNN:
+        return _DEFAULT_LR_CNN[optimizer]
+    return DEFAULT_LR[optimizer]
+
+
+def model_source(config: dict[str, Any], sample_shape: tuple[int, ...],
+                 num_classes: int) -> str:
+    """The run's model as the Python a user would write for it.
+
+    ``chainrule train`` builds its model by running this text (and saves it as ``model.py``
+    in the run directory), so every node of a drawing or an error names a line of the
+    model, ``nn.Linear(64, 128),``, rather than the console script that started Python.
+    """
+    act = f"nn.{_ACTIVATION_CLASS[config['activation']]}()"
+    layers: list[str] = []
+    if config.get("model", "mlp") == "cnn":
+        if len(sample_shape) != 3:
+            raise cr.ChainruleError(
+                f"--model cnn needs images (N, channels, height, width); this dataset's "
+                f"samples have shape {sample_shape}: use --dataset digits, mnist or "
+                f"fashion-mnist")
+        channels, height, width = sample_shape
+        for size in config["channels"]:
+            layers += [f"nn.Conv2d({channels}, {size}, 3, padding=1)", act, "nn.MaxPool2d(2)"]
+            channels, height, width = size, height // 2, width // 2
+            if height == 0 or width == 0:
+                raise cr.ChainruleError(
+                    f"--channels {' '.join(map(str, config['channels']))}: "
+                    f"{len(config['channels'])} conv blocks, each halving the image, do not "
+                    f"fit {sample_shape[1]}x{sample_shape[2]} images")
+        layers.append("nn.Flatten()")
+        width = channels * height * width
+    else:
+        width = int(np.prod(sample_shape, dtype=np.int64))
+    for size in config["hidden"]:
+        layers += [f"nn.Linear({width}, {size})", act]
+        width = size
+    layers.append(f"nn.Linear({width}, {num_classes})")
+    body = "".join(f"    {layer},\n" for layer in layers)
+    return (f'"""The model of a chainrule train run, as code (written by chainrule '
+            f'{cr.__version__})."""\n'
+            f"from chainrule import nn\n\n"
+            f"model = nn.Sequential(\n{body})\n"
+            f"loss_fn = nn.{_LOSS_CLASS[config['loss']]}()\n\n\n"
+            f"def loss_of(x, labels):\n"
+            f"    return loss_fn(model(x), labels)\n")
+
+
+def run_model_source(source: str, filename: str) -> dict[str, Any]:
+    # Registered with linecache (mtime None: never evicted) so sites read their line even
+    # before, or without, model.py being written to disk.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": "chainrule_model"}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 (our own generated text)
+    return namespace
 
 
 def build_model(in_features: int, hidden: list[int], num_classes: int,
                 activation: str) -> cr.nn.Sequential:
     """An MLP: Linear, activation, ..., Linear (logits)."""
-    layers: list[cr.nn.Module] = []
-    width = in_features
-    for size in hidden:
-        layers += [cr.nn.Linear(width, size), _ACTIVATIONS[activation]()]
-        width = size
-    layers.append(cr.nn.Linear(width, num_classes))
-    return cr.nn.Sequential(*layers)
+    config = {"model": "mlp", "hidden": list(hidden), "activation": activation,
+              "loss": "cross-entropy"}
+    return run_model_source(model_source(config, (in_features,), num_classes), MODEL_FILE)["model"]
 
 
 def make_optimizer(name: str, params: list[Any], lr: float, momentum: float) -> Any:
@@ -72,36 +164,60 @@ def make_loss(name: str) -> cr.nn.Module:
     raise cr.ChainruleError(f"unknown loss {name!r}")
 
 
-def load_run_dataset(config: dict[str, Any], log: Callable[[str], None]) -> Dataset:
-    """The config's dataset; digits falls back to spiral when scikit-learn is missing."""
-    if config["dataset"] == "digits" and importlib.util.find_spec("sklearn") is None:
-        log("scikit-learn is not installed (pip install scikit-learn); "
-            "training on the built-in spiral dataset instead of digits")
-        config["dataset"] = "spiral"
-    return load_dataset(config["dataset"], seed=int(config["seed"]), data_dir=config["data_dir"])
+def load_run_dataset(config: dict[str, Any], log: Callable[[str], None] = print) -> Dataset:
+    """The config's dataset, as images for a CNN; never silently another one."""
+    return load_dataset(config["dataset"], seed=int(config["seed"]), data_dir=config["data_dir"],
+                        images=config.get("model", "mlp") == "cnn")
 
 
-class _SigintFlag:
-    """Turns the first Ctrl-C into a flag checked between steps, so a step is never cut in
-    half; a second Ctrl-C raises ``KeyboardInterrupt`` as usual."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint's state, or ``cr.ChainruleError`` saying what ``path`` is not."""
+    path = Path(path)
+    if not path.exists():
+        raise cr.ChainruleError(f"{path}: no such file")
+    if path.is_dir():
+        hint = " (did you mean its checkpoint.npz?)" if (path / CHECKPOINT).is_file() else ""
+        raise cr.ChainruleError(f"{path} is a folder, not a checkpoint{hint}")
+    try:
+        state = cr.load(path)
+    except OSError as exc:
+        raise cr.ChainruleError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not isinstance(state, dict) or state.get("format") != _FORMAT or "config" not in state:
+        raise cr.ChainruleError(f"{path} is not a checkpoint of chainrule train")
+    return state
+
+
+class _StopSignals:
+    """Turns the first SIGINT (Ctrl-C), SIGTERM (``kill``, a job scheduler) or SIGHUP (the
+    terminal closed) into a flag checked between steps, so a step is never cut in half and
+    the run is saved; a second one raises ``KeyboardInterrupt``, which saves too."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                    if hasattr(signal, name))
 
     def __init__(self) -> None:
-        self.raised = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> "_SigintFlag":
+    @property
+    def raised(self) -> bool:
+        return self.signum is not None
+
+    def __enter__(self) -> _StopSignals:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.raised:
+        if self.signum is not None:
             raise KeyboardInterrupt
-        self.raised = True
+        self.signum = signum
 
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
 
 
 class Trainer:
@@ -110,9 +226,10 @@ class Trainer:
     Parameters
     ----------
     config : dict
-        Keys of ``DEFAULT_CONFIG``.
+        Keys of ``DEFAULT_CONFIG`` (missing ones take its values; ``lr=None`` takes the
+        optimizer's ``default_lr``).
     out_dir : Path
-        Run directory (created).
+        Run directory (created when training starts).
     log : callable
         Where messages go (``print`` by default).
     on_step : callable, optional
@@ -124,6 +241,8 @@ class Trainer:
                  log: Callable[[str], None] = print, progress: report.Progress | None = None,
                  on_step: Callable[[int, int], None] | None = None) -> None:
         self.config = dict(DEFAULT_CONFIG, **config)
+        if self.config["lr"] is None:
+            self.config["lr"] = default_lr(self.config["optimizer"], self.config["model"])
         self.out_dir = Path(out_dir)
         self.log = log
         self.progress = progress if progress is not None else report.Progress()
@@ -132,9 +251,9 @@ class Trainer:
         seed = int(self.config["seed"])
         manual_seed(seed)
         ds = self.dataset
-        self.model = build_model(ds.num_features, list(self.config["hidden"]), ds.num_classes,
-                                 self.config["activation"])
-        self.loss_fn = make_loss(self.config["loss"])
+        self.model_source = model_source(self.config, ds.sample_shape, ds.num_classes)
+        code = run_model_source(self.model_source, str(self.out_dir / MODEL_FILE))
+        self.model, self.loss_fn, self._loss_of = code["model"], code["loss_fn"], code["loss_of"]
         self.optimizer = make_optimizer(self.config["optimizer"], self.model.parameters(),
                                         float(self.config["lr"]), float(self.config["momentum"]))
         self.loader = DataLoader(ds.X_train, ds.y_train, int(self.config["batch_size"]),
@@ -157,14 +276,23 @@ class Trainer:
                 self.config["compiled"] = False
         return self._eager_step, self._eager_forward
 
+    def _set_training(self, mode: bool) -> None:
+        # Batch norm and dropout behave differently in training and evaluation.
+        self.model.train(mode)
+
     def _compiled_steps(self) -> tuple[Callable, Callable]:
         X = self.dataset.X_train
-        x = cr.placeholder((None, X.shape[1]), dtype=X.dtype, name="x")
+        x = cr.placeholder((None, *X.shape[1:]), dtype=X.dtype, name="x")
         labels = cr.placeholder((None,), dtype=np.int64, name="labels")
+        self._set_training(True)
         logits = self.model(x)
         loss = self.loss_fn(logits, labels)
         step = self.optimizer.minimize(loss, [x, labels], outputs=[loss, logits])
-        forward = cr.function([x], logits)
+        self._set_training(False)
+        try:
+            forward = cr.function([x], self.model(x))
+        finally:
+            self._set_training(True)
 
         def train_step(xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
             loss_value, logits_value = step(xb, yb)
@@ -181,8 +309,12 @@ class Trainer:
         return float(loss.item()), logits.numpy()
 
     def _eager_forward(self, xb: np.ndarray) -> np.ndarray:
-        with cr.no_grad():
-            return self.model(cr.tensor(xb)).numpy()
+        self._set_training(False)
+        try:
+            with cr.no_grad():
+                return self.model(cr.tensor(xb)).numpy()
+        finally:
+            self._set_training(True)
 
     def predict_logits(self, X: np.ndarray, chunk: int = 2048) -> np.ndarray:
         """Logits for ``X`` in chunks (keeps MNIST-sized evaluation memory flat)."""
@@ -215,9 +347,7 @@ class Trainer:
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint written by ``save_checkpoint``."""
-        state = cr.load(path)
-        if state.get("format") != _FORMAT:
-            raise cr.ChainruleError(f"{path} is not a chainrule training checkpoint")
+        state = read_checkpoint(path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.loader.load_state_dict(state["loader"])
@@ -229,14 +359,15 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self) -> list[dict[str, float]]:
-        """Train up to ``config["epochs"]``; raise ``Interrupted`` after saving on Ctrl-C."""
+        """Train up to ``config["epochs"]``; on SIGINT/SIGTERM save, then raise ``Interrupted``."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / MODEL_FILE).write_text(self.model_source)
         epochs = int(self.config["epochs"])
         ds = self.dataset
-        with _SigintFlag() as sigint:
+        with _StopSignals() as stop:
             try:
                 while self.epoch < epochs:
-                    self._train_epoch(sigint)
+                    self._train_epoch(stop)
                     test_loss, test_acc = self.evaluate(ds.X_test, ds.y_test)
                     p = self.partial
                     row = {"epoch": self.epoch + 1, "train_loss": p["loss_sum"] / p["seen"],
@@ -252,13 +383,23 @@ class Trainer:
                              f"acc {100 * row['train_acc']:.2f}%  "
                              f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%  "
                              f"({row['seconds']:.2f} s)")
+                    if stop.raised:   # arrived while the epoch was evaluated and saved
+                        raise self._interrupted(stop.signum)
             except KeyboardInterrupt:
-                # A second Ctrl-C (or one outside the main thread): save what we have.
+                # A second signal (or Ctrl-C outside the main thread): save what we have.
                 path = self.save_checkpoint()
-                raise Interrupted(f"interrupted; checkpoint saved to {path}") from None
+                raise Interrupted(f"interrupted; checkpoint saved to {path}; continue with "
+                                  f"chainrule train --resume --out {self.out_dir}") from None
         return self.rows
 
-    def _train_epoch(self, sigint: _SigintFlag) -> None:
+    def _interrupted(self, signum: int | None) -> Interrupted:
+        name = signal.Signals(signum).name if signum is not None else "a signal"
+        return Interrupted(f"stopped by {name} at epoch {self.epoch + 1}; checkpoint saved to "
+                           f"{self.out_dir / CHECKPOINT}; continue with chainrule train "
+                           f"--resume --out {self.out_dir}",
+                           signum if signum is not None else signal.SIGINT)
+
+    def _train_epoch(self, stop: _StopSignals) -> None:
         total = len(self.loader)
         start_batch = self.loader.state_dict()["batch"]
         desc = f"epoch {self.epoch + 1}/{int(self.config['epochs'])}"
@@ -283,40 +424,45 @@ class Trainer:
                             f"acc {100 * p['correct'] / p['seen']:.1f}%")
                 if self.on_step is not None:
                     self.on_step(self.epoch, self.loader.state_dict()["batch"])
-                if sigint.raised:
-                    path = self.save_checkpoint()
-                    raise Interrupted(f"interrupted at epoch {self.epoch + 1}; checkpoint saved "
-                                      f"to {path}; continue with --resume --out {self.out_dir}")
+                if stop.raised and self.loader.state_dict()["batch"] < total:
+                    self.save_checkpoint()
+                    raise self._interrupted(stop.signum)
         finally:
             close()
 
     # -- artifacts ------------------------------------------------------------------------
-    def write_artifacts(self) -> None:
-        """curves.png, decision_boundary.png (2-D data) and graph.dot/.svg, each optional."""
+    def write_artifacts(self) -> list[Path]:
+        """curves.png, decision_boundary.png (2-D data) and graph.dot/.svg, each optional;
+        returns the files written."""
         out = self.out_dir
+        written = []
         try:
             report.plot_curves(out / "curves.png", self.rows)
+            written.append(out / "curves.png")
         except ImportError:
-            self.log("matplotlib is not installed (pip install matplotlib): skipping plots")
-            return
-        ds = self.dataset
-        if ds.num_features == 2:
-            X = np.concatenate([ds.X_train, ds.X_test])
-            y = np.concatenate([ds.y_train, ds.y_test])
-            report.plot_decision_boundary(out / "decision_boundary.png",
-                                          lambda grid: self.predict_logits(grid).argmax(axis=1),
-                                          X, y)
-        self.draw_graph(out)
+            self.log("matplotlib is not installed (pip install 'chainrule[train]'): "
+                     "skipping plots")
+        else:
+            ds = self.dataset
+            if ds.sample_shape == (2,):
+                X = np.concatenate([ds.X_train, ds.X_test])
+                y = np.concatenate([ds.y_train, ds.y_test])
+                report.plot_decision_boundary(
+                    out / "decision_boundary.png",
+                    lambda grid: self.predict_logits(grid).argmax(axis=1), X, y)
+                written.append(out / "decision_boundary.png")
+        written += self.draw_graph(out)
+        return written
 
-    def draw_graph(self, out: Path, batch: int = 4) -> list[Path]:
-        """Draw the loss graph of a few training samples as graph.dot and graph.svg."""
+    def draw_graph(self, out: Path, batch: int = 4, names: tuple[str, ...] = ("graph.dot",
+                   "graph.svg")) -> list[Path]:
+        """Draw the loss graph of a few training samples (graph.dot and graph.svg)."""
         ds = self.dataset
         written = []
         try:
-            logits = self.model(cr.tensor(ds.X_train[:batch]))
-            loss = self.loss_fn(logits, ds.y_train[:batch])
+            loss = self._loss_of(cr.tensor(ds.X_train[:batch]), ds.y_train[:batch])
             loss.backward()
-            for name in ("graph.dot", "graph.svg"):
+            for name in names:
                 try:
                     cr.draw(loss, str(out / name))
                     written.append(out / name)

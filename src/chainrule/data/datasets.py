@@ -1,4 +1,8 @@
-"""Small built-in datasets: seeded 2-D toy problems, scikit-learn's digits, MNIST by name."""
+"""Small built-in datasets: seeded 2-D toy problems, scikit-learn's digits, MNIST by name.
+
+Image sets (digits, MNIST, Fashion-MNIST) come as flat feature rows for an MLP, or with
+``images=True`` as ``(N, 1, H, W)`` arrays for a convolutional network.
+"""
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -9,8 +13,18 @@ import chainrule as cr
 
 from .idx import load_mnist
 
-__all__ = ["Dataset", "xor", "spiral", "moons", "circles", "digits", "load_dataset",
-           "DATASETS", "TOY_DATASETS"]
+__all__ = [
+    "DATASETS",
+    "IMAGE_DATASETS",
+    "TOY_DATASETS",
+    "Dataset",
+    "circles",
+    "digits",
+    "load_dataset",
+    "moons",
+    "spiral",
+    "xor",
+]
 
 
 class Dataset(NamedTuple):
@@ -25,7 +39,13 @@ class Dataset(NamedTuple):
 
     @property
     def num_features(self) -> int:
-        return int(self.X_train.shape[1])
+        """Values per sample (64 for digits, whether flat or as 1x8x8 images)."""
+        return int(np.prod(self.X_train.shape[1:], dtype=np.int64))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: ``(2,)`` for the toy sets, ``(1, 8, 8)`` for digit images."""
+        return tuple(int(n) for n in self.X_train.shape[1:])
 
 
 def _finish(X: np.ndarray, y: np.ndarray, rng: np.random.Generator,
@@ -129,9 +149,19 @@ def _split(X: np.ndarray, y: np.ndarray, test_fraction: float,
     return X[train], y[train], X[test], y[test]
 
 
-def digits(test_fraction: float = 0.2, seed: int = 0,
-           dtype: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+# What to tell a user who asks for digits without scikit-learn (it ships the images).
+NEEDS_SKLEARN = ("the digits dataset comes with scikit-learn, which is not installed: "
+                 "pip install 'chainrule[train]' (or pip install scikit-learn)")
+
+
+def digits(test_fraction: float = 0.2, seed: int = 0, dtype: Any = None, *,
+           images: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's bundled 8x8 digits (1,797 images), scaled to [0, 1], split with a seed.
+
+    Parameters
+    ----------
+    images : bool
+        Return samples as ``(N, 1, 8, 8)`` images (for a CNN) instead of 64 features.
 
     Returns
     -------
@@ -142,25 +172,28 @@ def digits(test_fraction: float = 0.2, seed: int = 0,
     >>> X_train, y_train, X_test, y_test = digits()  # doctest: +SKIP
     >>> X_train.shape[1]  # doctest: +SKIP
     64
+    >>> digits(images=True)[0].shape  # doctest: +SKIP
+    (1438, 1, 8, 8)
     """
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise cr.ChainruleError(
-            "the digits dataset comes with scikit-learn: pip install scikit-learn"
-        ) from None
+        raise cr.ChainruleError(NEEDS_SKLEARN) from None
     bunch = load_digits()
     dtype = np.dtype(cr.default_dtype() if dtype is None else dtype)
     X = (bunch.data / 16.0).astype(dtype)  # pixel values are 0..16
+    if images:
+        X = X.reshape(-1, 1, 8, 8)
     return _split(X, bunch.target.astype(np.int64), test_fraction, seed)
 
 
 TOY_DATASETS = {"xor": xor, "spiral": spiral, "moons": moons, "circles": circles}
 DATASETS = ("digits", "xor", "spiral", "moons", "circles", "mnist", "fashion-mnist")
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist")
 
 
 def load_dataset(name: str, *, seed: int = 0, n: int | None = None, data_dir: Any = None,
-                 test_fraction: float = 0.2, dtype: Any = None) -> Dataset:
+                 test_fraction: float = 0.2, dtype: Any = None, images: bool = False) -> Dataset:
     """Load a dataset by name as a ``Dataset`` (train/test split, name, class count).
 
     Parameters
@@ -172,6 +205,10 @@ def load_dataset(name: str, *, seed: int = 0, n: int | None = None, data_dir: An
         Seed of the data generation and of the train/test split.
     n : int, optional
         Number of points for the 2-D toy datasets.
+    data_dir : path, optional
+        Folder of the MNIST / Fashion-MNIST IDX files.
+    images : bool
+        Samples of an image set (``IMAGE_DATASETS``) as ``(N, 1, H, W)``, for a CNN.
 
     Examples
     --------
@@ -179,6 +216,9 @@ def load_dataset(name: str, *, seed: int = 0, n: int | None = None, data_dir: An
     >>> ds.X_train.shape, ds.X_test.shape, ds.num_classes
     ((80, 2), (20, 2), 2)
     """
+    if images and name not in IMAGE_DATASETS:
+        raise cr.ChainruleError(f"{name} is not an image dataset; images=True needs one of "
+                                f"{', '.join(IMAGE_DATASETS)}")
     if name in TOY_DATASETS:
         kwargs = {"seed": seed, "dtype": dtype}
         if n is not None:
@@ -190,13 +230,18 @@ def load_dataset(name: str, *, seed: int = 0, n: int | None = None, data_dir: An
         X, y = TOY_DATASETS[name](**kwargs)
         parts = _split(X, y, test_fraction, seed + 1)
     elif name == "digits":
-        parts = digits(test_fraction, seed, dtype)
+        parts = digits(test_fraction, seed, dtype, images=images)
     elif name in ("mnist", "fashion-mnist"):
         if data_dir is None:
-            raise cr.ChainruleError(f"{name} is read from IDX files: give data_dir")
+            raise cr.ChainruleError(
+                f"{name} is read from its IDX files (train-images-idx3-ubyte[.gz] and the "
+                f"like): give data_dir, the folder that holds them")
         fashion = name == "fashion-mnist"
-        parts = (*load_mnist(data_dir, "train", fashion, dtype=dtype),
-                 *load_mnist(data_dir, "t10k", fashion, dtype=dtype))
+        train = load_mnist(data_dir, "train", fashion, flatten=not images, dtype=dtype)
+        test = load_mnist(data_dir, "t10k", fashion, flatten=not images, dtype=dtype)
+        if images:  # (n, rows, cols) -> (n, 1, rows, cols): one grey channel
+            train, test = ((X[:, None], y) for X, y in (train, test))
+        parts = (*train, *test)
     else:
         raise cr.ChainruleError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     num_classes = int(max(parts[1].max(), parts[3].max() if len(parts[3]) else 0)) + 1

@@ -18,36 +18,62 @@ from .normalization import batch_norm, group_norm, layer_norm
 from .dropout import dropout
 from .embedding import embedding
 from .linear import linear   # nn.Linear's x @ W.T, weight (out, in): see linear.py
-from .namespace import T
+from .namespace import A, T
 from .registry import REGISTRY, Primitive, apply, primitive
+# PyTorch habits (issue 9): creation, statistics, axes, indexing, activations, ufuncs
+from .activations import gelu, leaky_relu
+from .axes import expand_dims, flatten, pad, squeeze, swapaxes, unsqueeze
+from .creation import (arange, eye, full, linspace, ones, ones_like, rand, randn, zeros,
+                       zeros_like)
+from .contraction import einsum
+from .indexing import gather, take_along_axis
+from .statistics import argmax, argmin, logsumexp, norm, std, var
+from . import activations as _act, axes as _axes, contraction as _es, indexing as _ga, ufuncs as _uf
 
 # -- functions ---------------------------------------------------------------------------------
 exp, log, sqrt, tanh = ew.exp, ew.log, ew.sqrt, ew.tanh
 sigmoid, relu, abs = ew.sigmoid, ew.relu, ew.abs
 maximum, minimum, matmul = ew.maximum, ew.minimum, linalg.matmul
+sin, cos, log1p, expm1, sign = ew.sin, ew.cos, ew.log1p, ew.expm1, ew.sign
 
 
 def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-def sum(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all by default), like ``np.sum``."""
-    return red.sum(x, axis=_axis(axis), keepdims=keepdims)
+def _numpy_kw(op: str, out, dtype) -> None:
+    # np.sum(t) / np.mean(t) call t.sum(axis=..., out=None, dtype=None): accept the defaults
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported on tensors (results are new tensors)")
+    if dtype is not None:
+        raise TypeError(f"{op}: dtype= is not supported; cast first with .astype(dtype)")
 
 
-def mean(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis`` (all by default), like ``np.mean``."""
-    return red.mean(x, axis=_axis(axis), keepdims=keepdims)
+def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim=None, out=None,
+        dtype=None) -> Tensor:
+    """Sum over ``axis`` (all by default), like ``np.sum`` (``dim``/``keepdim`` as torch)."""
+    _numpy_kw("sum", out, dtype)
+    return red.sum(x, axis=_axis(axis if dim is None else dim),
+                   keepdims=keepdims if keepdim is None else keepdim)
 
 
-def max(x, axis=None, keepdims: bool = False) -> Tensor:
+def mean(x, axis=None, keepdims: bool = False, *, dim=None, keepdim=None, out=None,
+         dtype=None) -> Tensor:
+    """Mean over ``axis`` (all by default), like ``np.mean`` (``dim``/``keepdim`` as torch)."""
+    _numpy_kw("mean", out, dtype)
+    return red.mean(x, axis=_axis(axis if dim is None else dim),
+                    keepdims=keepdims if keepdim is None else keepdim)
+
+
+def max(x, axis=None, keepdims: bool = False, *, out=None) -> Tensor:
     """Largest element over ``axis``; the gradient goes to the winner (ties split evenly)."""
+    _numpy_kw("max", out, None)
     return red.max(x, axis=_axis(axis), keepdims=keepdims)
 
 
-def min(x, axis=None, keepdims: bool = False) -> Tensor:
+def min(x, axis=None, keepdims: bool = False, *, out=None) -> Tensor:
     """Smallest element over ``axis``; the gradient goes to the winner (ties split evenly)."""
+    _numpy_kw("min", out, None)
     return red.min(x, axis=_axis(axis), keepdims=keepdims)
 
 
@@ -63,9 +89,12 @@ def transpose(x, axes=None) -> Tensor:
     return sh.transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
 
 
-def concatenate(xs, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
-    return sh.concatenate(*xs, axis=axis)
+def concatenate(xs, axis: int = 0, *, dim: int = None) -> Tensor:
+    """Join tensors along an existing axis (``cr.cat`` is the same, as ``torch.cat``)."""
+    return sh.concatenate(*xs, axis=axis if dim is None else dim)
+
+
+cat = concatenate
 
 
 def stack(xs, axis: int = 0) -> Tensor:
@@ -78,21 +107,38 @@ def where(condition, x, y) -> Tensor:
     return ew.where(condition, x, y)
 
 
-def clip(x, a_min=None, a_max=None) -> Tensor:
-    """Values limited to ``[a_min, a_max]``; the gradient passes where nothing was clipped."""
-    if a_min is None and a_max is None:
+def clip(x, a_min=None, a_max=None, *, min=None, max=None) -> Tensor:
+    """Values limited to ``[a_min, a_max]``; the gradient passes where nothing was clipped.
+
+    Bounds may be tensors or arrays (PyTorch's ``min=``/``max=`` names work too); tensor
+    bounds receive the gradient where they clip, as in ``torch.clamp``.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([0.0, 2.0, 5.0], requires_grad=True)
+    >>> hi = cr.tensor([1.0, 3.0, 4.0], requires_grad=True)
+    >>> cr.clip(x, 0.5, hi).sum().backward()
+    >>> x.grad.numpy().tolist(), hi.grad.numpy().tolist()
+    ([0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
+    """
+    lo = a_min if min is None else min
+    hi = a_max if max is None else max
+    if lo is None and hi is None:
         raise ValueError("clip needs a_min or a_max")
-    return ew.clip(x, lo=a_min, hi=a_max)
+    if isinstance(lo, (Tensor, np.ndarray, list)) or isinstance(hi, (Tensor, np.ndarray, list)):
+        # bounds that are tensors are inputs of the op (they get gradients); a missing one is
+        # the infinite bound
+        return ew.clamp(x, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+    return ew.clip(x, lo=lo, hi=hi)
 
 
-def softmax(x, axis: int = -1) -> Tensor:
-    """Normalised exponentials along ``axis``, computed stably."""
-    return composite.softmax(x, axis=axis)
+def softmax(x, axis: int = -1, *, dim: int = None) -> Tensor:
+    """Normalised exponentials along ``axis`` (or PyTorch's ``dim``), computed stably."""
+    return composite.softmax(x, axis=axis if dim is None else dim)
 
 
-def log_softmax(x, axis: int = -1) -> Tensor:
-    """``log(softmax(x))`` along ``axis``, computed stably."""
-    return composite.log_softmax(x, axis=axis)
+def log_softmax(x, axis: int = -1, *, dim: int = None) -> Tensor:
+    """``log(softmax(x))`` along ``axis`` (or PyTorch's ``dim``), computed stably."""
+    return composite.log_softmax(x, axis=axis if dim is None else dim)
 
 
 def astype(x, dtype) -> Tensor:
@@ -118,6 +164,22 @@ T.__dict__.update(
     softmax_minus_onehot=composite.softmax_minus_onehot,
     count=lambda x, axis=None: red.count(x, axis=axis),
     cast=lambda x, dtype: ew.cast(x, dtype=np.dtype(dtype)),
+)
+# the rules of the PyTorch-habit ops (issue 9), on tensors and on arrays
+T.__dict__.update(
+    sin=ew.sin, cos=ew.cos, erf=_act.erf,
+    pad=lambda x, widths: _axes.pad_p(x, widths=widths, value=0.0),
+    einsum=lambda spec, *xs: _es.einsum_p(*xs, spec=spec),
+    take_along_axis=lambda x, index, axis: _ga.take_along_axis_p(x, index, axis=axis),
+    scatter_along_axis=lambda g, like, index, axis: _ga.scatter_along_axis_p(
+        g, like, index, axis=axis),
+)
+A.__dict__.update(
+    sin=np.sin, cos=np.cos, erf=_act.erf_kernel,
+    pad=lambda x, widths: _axes._pad(x, widths=widths),
+    einsum=lambda spec, *xs: _es._einsum(*xs, spec=spec),
+    take_along_axis=lambda x, index, axis: np.take_along_axis(x, index, axis=axis),
+    scatter_along_axis=_ga._scatter_along_axis,
 )
 
 
@@ -183,6 +245,17 @@ _methods = dict(
     clip=clip, softmax=softmax, log_softmax=log_softmax, astype=astype,
     matmul=_binary(linalg.matmul), T=property(_T),
 )
+# PyTorch's method habits (issue 9); ``view`` is reshape (arrays here have no aliasing rules)
+_methods.update(
+    view=reshape, unsqueeze=unsqueeze, squeeze=squeeze, flatten=flatten, argmax=argmax,
+    argmin=argmin, std=std, var=var, norm=norm, logsumexp=logsumexp, swapaxes=swapaxes,
+    permute=lambda x, *axes: transpose(x, axes[0] if len(axes) == 1 and isinstance(
+        axes[0], (tuple, list)) else axes),
+    gather=lambda x, dim, index: gather(x, dim, index),
+    sin=_unary(ew.sin), cos=_unary(ew.cos), log1p=_unary(ew.log1p), expm1=_unary(ew.expm1),
+    sign=_unary(ew.sign), tolist=lambda x: x.numpy().tolist(),
+    __array_ufunc__=_uf.array_ufunc,
+)
 for _name, _fn in _methods.items():
     setattr(Tensor, _name, _fn)
 
@@ -191,4 +264,8 @@ __all__ = [
     "maximum", "minimum", "matmul", "reshape", "transpose", "concatenate", "stack", "where",
     "clip", "softmax", "log_softmax", "astype", "mse_loss", "binary_cross_entropy",
     "cross_entropy", "hinge_loss", "REGISTRY", "Primitive", "primitive", "apply",
+    "sin", "cos", "log1p", "expm1", "sign", "cat", "gelu", "leaky_relu", "expand_dims",
+    "flatten", "pad", "squeeze", "swapaxes", "unsqueeze", "arange", "eye", "full", "linspace",
+    "ones", "ones_like", "rand", "randn", "zeros", "zeros_like", "einsum", "gather",
+    "take_along_axis", "argmax", "argmin", "logsumexp", "norm", "std", "var",
 ]

@@ -75,6 +75,16 @@ relu = primitive("relu", lambda x: np.maximum(x, 0), (lambda F, g, out, x: g * (
 # d |x| = sign(x) dx (0 at 0, like PyTorch)
 abs = primitive("abs", np.abs, (lambda F, g, out, x: g * F.sign(x),), "np.abs({0})", "abs")
 sign = primitive("sign", np.sign, None, "np.sign({0})", "sign")
+# d sin(x) = cos(x) dx
+sin = primitive("sin", np.sin, (lambda F, g, out, x: g * F.cos(x),), "np.sin({0})", "sin")
+# d cos(x) = -sin(x) dx
+cos = primitive("cos", np.cos, (lambda F, g, out, x: -(g * F.sin(x)),), "np.cos({0})", "cos")
+# d log(1 + x) = dx / (1 + x). Its own gate: log(1 + x) loses every digit of a tiny x
+log1p = primitive("log1p", np.log1p, (lambda F, g, out, x: g / (x + 1),), "np.log1p({0})",
+                  "log1p")
+# d (exp(x) - 1) = exp(x) dx = (out + 1) dx. Its own gate, for tiny x as log1p
+expm1 = primitive("expm1", np.expm1, (lambda F, g, out, x: g * (out + 1),), "np.expm1({0})",
+                  "expm1")
 # d cast(x) = cast back: a gradient has its input's dtype
 cast = primitive("cast", lambda x, *, dtype: x.astype(dtype),
                  (lambda F, g, out, x, *, dtype: F.cast(g, x.dtype),),
@@ -115,6 +125,18 @@ def _clip_vjp(F, g, out, x, *, lo, hi):
 
 clip = primitive("clip", lambda x, *, lo, hi: np.clip(x, lo, hi), (_clip_vjp,),
                  "np.clip({0}, {lo}, {hi})", "clip")
+
+
+# clip with tensor bounds, PyTorch's clamp: the bounds are inputs and get gradients. A second
+# primitive (not clip's params) so the common scalar clip keeps its one-input rule and prints
+# its bounds as literals. The routing is PyTorch's, ties included: x gets g where
+# lo <= x <= hi; lo where x < lo < hi; hi where x > hi or the bounds cross (hi < lo)
+clamp = primitive(
+    "clamp", np.clip,
+    (lambda F, g, out, x, lo, hi: g * ((x >= lo) * (x <= hi)),
+     lambda F, g, out, x, lo, hi: g * ((x < lo) * (lo < hi)),
+     lambda F, g, out, x, lo, hi: F.where(hi < lo, g, g * (x > hi))),
+    "np.clip({0}, {1}, {2})", "clip")
 
 # -- comparisons: results carry no gradient ----------------------------------------------------
 lt = primitive("lt", np.less, None, "{0} < {1}", "<")
