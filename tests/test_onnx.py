@@ -146,6 +146,8 @@ BATCHED = [
      [lambda r, n: r.standard_normal((n, 4))]),
     ("cnn_functions", lambda: _cnn_functions(),
      [lambda r, n: r.standard_normal((n, 3, 9, 8))]),
+    ("cnn_modules", lambda: _cnn_modules(), [lambda r, n: r.standard_normal((n, 3, 8, 8))]),
+    ("embedding_modules", lambda: _embedding_modules(), [lambda r, n: r.integers(0, 10, (n, 4))]),
     ("gradient_graph", lambda: _gradient_of_a_layer(),
      [lambda r, n: r.standard_normal((n, 3))]),
 ]
@@ -174,6 +176,47 @@ def _cnn_functions():
     return cnn
 
 
+def _trained_a_little(model, x):
+    # a few training-mode passes move batch norm's running statistics off their start values
+    for _ in range(3):
+        model(cr.tensor(x))
+    return model.eval()
+
+
+def _cnn_modules():
+    cr.manual_seed(1)
+    nn = cr.nn
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 8, 3, padding="same", groups=2, bias=False), nn.GroupNorm(4, 8), nn.GELU(),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Dropout(0.3), nn.Linear(32, 16), nn.LayerNorm(16),
+        nn.LeakyReLU(0.05), nn.Identity(), nn.Linear(16, 5), nn.BatchNorm1d(5))
+    x = np.random.default_rng(2).standard_normal((16, 3, 8, 8)) * 2 + 0.5
+    model = _trained_a_little(model, x.astype(np.float32))
+    # cast once per dtype the test asks for, so the same weights serve both references
+    return _per_dtype(model)
+
+
+def _embedding_modules():
+    cr.manual_seed(2)
+    nn = cr.nn
+    return _per_dtype(nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(12, 4),
+                                    nn.Tanh()).eval())
+
+
+def _per_dtype(model):
+    import copy
+
+    cache: dict = {}
+
+    def run(x):
+        dtype = np.dtype(x.dtype) if x.dtype.kind == "f" else np.dtype(np.float32)
+        if dtype not in cache:
+            cache[dtype] = copy.deepcopy(model).to(dtype)
+        return cache[dtype](x)
+    return run
+
+
 def _gradient_of_a_layer():
     # a graph of gradients: count, broadcast and sum_to appear only in backward rules
     w = cr.Variable(np.linspace(-1.0, 1.0, 6).reshape(3, 2), name="w")
@@ -187,7 +230,7 @@ def _gradient_of_a_layer():
 
 
 # onnxruntime computes Erf (gelu's) in float32 only, to ~1e-7, also in a float64 model
-ERF_IN_FLOAT32 = {"activations": 1e-7, "cnn_functions": 1e-7}
+ERF_IN_FLOAT32 = {"activations": 1e-7, "cnn_functions": 1e-7, "cnn_modules": 1e-7}
 
 
 @needs_onnx
