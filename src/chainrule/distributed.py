@@ -19,7 +19,8 @@ made once per set of parameters and reused every step, and summed in place.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -150,7 +151,7 @@ class GradientBuffer:
 _buffers: dict = {}
 
 
-def allreduce_gradients(params: Any, average: bool = True, weight: Optional[float] = None
+def allreduce_gradients(params: Any, average: bool = True, weight: float | None = None
                         ) -> None:
     """Sum every parameter's ``.grad`` over all ranks, in place, then average.
 
@@ -197,7 +198,7 @@ def allreduce_gradients(params: Any, average: bool = True, weight: Optional[floa
 
 
 def compiled_step(optimizer: Any, loss: Tensor, inputs: Sequence[Tensor],
-                  outputs: Sequence[Tensor] = (), weight: Optional[Tensor] = None):
+                  outputs: Sequence[Tensor] = (), weight: Tensor | None = None):
     """A compiled data-parallel training step: the distributed ``optimizer.minimize``.
 
     Two compiled functions around one allreduce: the first computes the loss and writes every
