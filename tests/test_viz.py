@@ -317,7 +317,8 @@ def test_explain_sigmoid_neuron(gate):
         assert first[0].startswith("[1] div")
         assert row(first, "t7")[1:] == ["1.37", "-0.53", "-0.53"]
         assert len(blocks(text)) == 8
-    mul = blocks(text)[-2]   # w0 * x0: the mul gate switches its inputs
+    mul = blocks(text)[-1]   # w0 * x0, created first, visited last: the mul gate switches
+    assert "= w0 * x0" in mul[0]
     assert row(mul, "w0")[1:] == ["2.00", "-1.00", "-0.20"]
     assert row(mul, "x0")[1:] == ["-1.00", "2.00", "0.39"]
     print(text)
