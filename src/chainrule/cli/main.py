@@ -418,7 +418,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     loss = loss_of(cr.tensor(X), y)
     loss.backward()
     try:
-        cr.draw(loss, str(args.out))
+        cr.draw(loss, str(args.out), group="module")   # one box per layer: fits a screen
     except (cr.ChainruleError, ImportError, OSError, RuntimeError) as exc:
         print(f"chainrule graph: cannot draw {args.out}: {exc}", file=sys.stderr)
         return 1
