@@ -38,4 +38,6 @@ __all__ = [
     "Sigmoid",
     "Tanh",
     "functional",
+    "init",
+    "utils",
 ]
