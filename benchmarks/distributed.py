@@ -165,11 +165,12 @@ def allreduce_sweep(rounds: int) -> None:
 
 
 # -- the launcher ------------------------------------------------------------------------------
-def run(ranks: int, args: list[str]) -> dict:
+def run(ranks: int, args: list[str], one_thread: bool = False) -> dict:
     env = dict(os.environ, **MPI_ENV)
     cmd = [sys.executable, __file__, *args]
-    if ranks > 1:
+    if ranks > 1 or one_thread:
         env["OPENBLAS_NUM_THREADS"] = "1"
+    if ranks > 1:
         cmd = [str(MPIEXEC), "-n", str(ranks), "--oversubscribe", "--bind-to", "none",
                sys.executable, "-m", "mpi4py", *cmd[1:]]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
@@ -200,16 +201,23 @@ def main() -> None:
     print("| model | global batch | 1 process | "
           f"{a.ranks} ranks | speed-up | allreduce share of a rank's step |")
     print("|---|---|---|---|---|---|")
+    fits: dict = {}
     for name in a.models.split(","):
         label, batch = MODELS[name]
-        best1 = bestn = None
-        for _ in range(a.rounds):     # interleave: one process, then the ranks, and again
-            one = run(1, ["--role", "worker", "--model", name, "--steps", str(a.steps),
-                          "--rounds", "1"])
-            many = run(a.ranks, ["--role", "worker", "--model", name, "--steps",
-                                 str(a.steps), "--rounds", "1"])
+        best1 = bestn = serial = None
+        cmd = ["--role", "worker", "--model", name, "--steps", str(a.steps), "--rounds", "1"]
+        for _ in range(a.rounds):     # interleave: one process, the ranks, one thread, again
+            one = run(1, cmd)
+            many = run(a.ranks, cmd)
+            single = run(1, cmd, one_thread=True)
             best1 = one if best1 is None or one["step"] < best1["step"] else best1
             bestn = many if bestn is None or many["step"] < bestn["step"] else bestn
+            serial = single if serial is None or single["step"] < serial["step"] else serial
+        # the model of docs/distributed.md: a step is fixed work c0 (Python, per-step
+        # overhead, not divided by the ranks) + divisible work c1 / N + the allreduce
+        t1, tn = serial["step"], bestn["step"] - bestn["allreduce"]
+        c1 = max(0.0, (t1 - tn) * a.ranks / (a.ranks - 1))
+        fits[name] = (max(0.0, t1 - c1), c1, bestn["bytes"], batch)
         s1, sn = batch / best1["step"], batch / bestn["step"]
         print(f"| {label} | {batch} | {s1:,.0f} samples/s | {sn:,.0f} samples/s | "
               f"{sn / s1:.2f}x | {bestn['allreduce'] / bestn['step']:.0%} "
@@ -225,6 +233,22 @@ def main() -> None:
     ts = np.array(list(sweep.values()))
     slope, intercept = np.polyfit(xs, ts, 1)
     print(f"\nfit: t = {intercept * 1e6:.1f} µs + bytes / {1 / slope / 1e9:.2f} GB/s")
+    print("\nmodel (docs/distributed.md): step(N) = c0 + c1 / N + ring allreduce "
+          "2(N-1) a + 2 (N-1)/N bytes / B, with a = 20 µs per message on Ethernet\n")
+    print("| model | c0 (fixed) | c1 (divisible) | grad bytes | link | N=8 speed-up | "
+          "N=64 speed-up | best N |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (c0, c1, nbytes, batch) in fits.items():
+        for gbps in (10, 100):
+            bw = gbps / 8 * 1e9
+
+            def step(n):
+                return c0 + c1 / n + (2 * (n - 1) * 20e-6 + 2 * (n - 1) / n * nbytes / bw
+                                      if n > 1 else 0.0)
+            best = min(range(1, 257), key=step)
+            print(f"| {MODELS[name][0]} | {c0 * 1e3:.2f} ms | {c1 * 1e3:.2f} ms | "
+                  f"{nbytes / 1e6:.2f} MB | {gbps} Gb/s | {step(1) / step(8):.2f}x | "
+                  f"{step(1) / step(64):.2f}x | {best} ({step(1) / step(best):.2f}x) |")
 
 
 if __name__ == "__main__":
