@@ -285,3 +285,159 @@ def test_compiled_matches_eager(op, data):
     alone = namespace["f"](*feed, **{f"v{i}": a for i, a in enumerate(arrays)})
     for g, a in zip(got, alone):
         np.testing.assert_array_equal(g, np.asarray(a))
+
+
+# -- the classes of input every row must handle ------------------------------------------------
+# Each check below turns a drawn case into an edge case of one class (negative axes, empty
+# tensors, 0-d tensors, strided views, NumPy arrays and Python scalars as operands) and runs
+# it every way chainrule can: eagerly, as a symbolic graph under eval, compiled with
+# cr.function and as the compiled source run on its own. A new row gets every check for free.
+AXIS_KEYS = ("axis", "axes", "dim")
+
+
+def _upstream(out_shape, seed):
+    return _weights(out_shape, seed) if out_shape else np.asarray(_weights((), seed))
+
+
+def all_ways(op, arrays, kw, w, *, feed=None):
+    """{way: (value, gradients)} of ``op`` at ``arrays`` with upstream gradient ``w``.
+
+    ``feed`` (default: ``arrays``) are the arrays actually handed over, so a caller can feed
+    strided views and compare with contiguous results. The compiled function must leave every
+    array it is given, and every Variable it reads, as it found them, and hand out arrays of
+    its own.
+    """
+    feed = arrays if feed is None else feed
+    ways = {}
+    xs = [cr.tensor(a, requires_grad=True) for a in feed]
+    out = op.cr(*xs, **kw)
+    ways["eager"] = (out.numpy(), [g.numpy() for g in cr.grad(out, xs, grad_outputs=w)])
+
+    vs = [cr.Variable(a, name=f"v{i}") for i, a in enumerate(feed)]
+    offs = [cr.placeholder(a.shape, dtype=a.dtype, name=f"o{i}") for i, a in enumerate(feed)]
+    g_ph = cr.placeholder(np.shape(w), dtype=out.dtype, name="g")
+    sym = op.cr(*[v + o for v, o in zip(vs, offs)], **kw)
+    grads = cr.grad(sym, vs, grad_outputs=g_ph)
+    zeros = [np.zeros(a.shape, a.dtype) for a in feed]
+    fed = dict(zip(offs, zeros))
+    fed[g_ph] = w
+    ways["eval"] = (sym.eval(fed), [g.eval(fed) for g in grads])
+
+    f = cr.function(offs + [g_ph], [sym] + grads)
+    args = zeros + [np.array(w)]
+    before = [a.copy() for a in args] + [np.array(a) for a in feed]
+    got = f(*args)
+    after = args + [v.data for v in vs]
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b, err_msg="compiled code wrote into its inputs")
+    for i, r in enumerate(got):
+        assert r.flags.writeable, f"output {i} of the compiled code is read-only"
+        assert not any(np.shares_memory(r, a) for a in after + got[:i]), \
+            f"output {i} of the compiled code shares storage"
+    for r in got:                  # the caller may write into what it got ...
+        r[...] = 7
+    again = f(*args)               # ... and the next call does not see it
+    for r, a in zip(again, ways["eval"][:1] + tuple(ways["eval"][1])):
+        np.testing.assert_allclose(r, a, rtol=1e-12, atol=1e-12, err_msg="second call")
+    got = f(*args)
+    ways["compiled"] = (got[0], got[1:])
+    namespace: dict = {}
+    exec(f.source, namespace)
+    alone = namespace["f"](*args, **{f"v{i}": a for i, a in enumerate(feed)})
+    alone = [np.asarray(a) for a in (alone if isinstance(alone, tuple) else [alone])]
+    ways["source alone"] = (alone[0], alone[1:])
+    return ways
+
+
+def assert_ways(ways, want, want_grads, tol=1e-10):
+    for way, (out, grads) in ways.items():
+        np.testing.assert_allclose(np.asarray(out), want, rtol=tol, atol=tol, err_msg=way)
+        assert np.shape(out) == np.shape(want), way
+        for i, (g, tg) in enumerate(zip(grads, want_grads)):
+            assert np.shape(g) == np.shape(tg), f"{way}: gradient {i}"
+            np.testing.assert_allclose(g, tg, rtol=tol, atol=tol, err_msg=f"{way}: gradient {i}")
+
+
+def torch_reference(op, arrays, kw, w):
+    """PyTorch's value and gradients, or None where PyTorch refuses the case."""
+    torch = pytest.importorskip("torch")
+    if op.torch is None:
+        return None
+    txs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    try:
+        tout = op.torch(*txs, **kw)
+        tgs = torch.autograd.grad(tout, txs, grad_outputs=torch.tensor(w).reshape(tout.shape),
+                                  allow_unused=True)
+    except Exception:       # PyTorch (or the row's wrapper around it) refuses the case
+        return None
+    return tout.detach().numpy(), [np.zeros_like(a) if g is None else g.numpy()
+                                   for g, a in zip(tgs, arrays)]
+
+
+def _map_axes(kw, fn):
+    """``kw`` with ``fn`` applied to every axis it holds, or None if it holds none."""
+    keys = [k for k in AXIS_KEYS if kw.get(k) is not None and not isinstance(kw[k], bool)]
+    if not keys:
+        return None
+    out = dict(kw)
+    for k in keys:
+        v = kw[k]
+        out[k] = fn(v) if isinstance(v, (int, np.integer)) else tuple(fn(a) for a in v)
+    return out
+
+
+def negative_axes(op, arrays, kw):
+    """``kw`` with each axis written as a negative number, meaning what it meant (the rank
+    it counts from is found by asking NumPy: the input's, or one more for stack)."""
+    want = np.asarray(op.np(*arrays, **kw))
+    for rank in (arrays[0].ndim, arrays[0].ndim + 1):
+        neg = _map_axes(kw, lambda a: a - rank if a >= 0 else a)
+        if neg is None:
+            return None
+        try:
+            got = np.asarray(op.np(*arrays, **neg))
+        except (ValueError, IndexError, TypeError, np.exceptions.AxisError):
+            continue
+        if got.shape == want.shape and np.array_equal(got, want, equal_nan=True):
+            return neg
+    return None
+
+
+@every_op("negative_axes")
+@SLOW
+@given(data=st.data())
+def test_negative_axes(op, data):
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs(shapes, seed)
+    neg = negative_axes(op, arrays, kw)
+    if neg is None:
+        return
+    out, grads, w = _eager_grads(op, arrays, kw, seed)
+    assert_ways(all_ways(op, arrays, neg, w), out.numpy(), [g.numpy() for g in grads],
+                tol=1e-12)
+
+
+def zero_dim_kw(kw):
+    """Static arguments for 0-d inputs: each axis 0, a tuple of axes (0,) or ()."""
+    keys = [k for k in AXIS_KEYS if kw.get(k) is not None and not isinstance(kw[k], bool)]
+    yield {k: (0 if isinstance(v, (int, np.integer)) else (0,)) if k in keys else v
+           for k, v in kw.items()}
+    if any(isinstance(kw[k], tuple) for k in keys):
+        yield {k: () if k in keys and isinstance(v, tuple) else v for k, v in kw.items()}
+
+
+@every_op("zero_dim")
+@SLOW
+@given(data=st.data())
+def test_zero_dim_tensors_as_torch(op, data):
+    """Every input 0-d: wherever PyTorch accepts it, chainrule gives PyTorch's answer."""
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs([()] * len(shapes), seed)
+    for kw0 in zero_dim_kw(kw):
+        ref = torch_reference(op, arrays, kw0, np.ones(()))
+        if ref is None:
+            continue
+        w = _upstream(ref[0].shape, seed)
+        want, want_grads = torch_reference(op, arrays, kw0, w)
+        assert_ways(all_ways(op, arrays, kw0, w), want, want_grads)
+        return

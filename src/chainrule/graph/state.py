@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["add_side_updates", "is_state", "mark_state", "recorded", "side_updates"]
+__all__ = ["add_side_updates", "is_state", "mark_state", "read", "recorded", "side_updates"]
 
 _STATE: dict[int, weakref.ref] = {}
 _SIDE: dict[int, tuple[weakref.ref, list]] = {}
@@ -72,3 +72,16 @@ def recorded(prim: Any, *args: Any, **params: Any) -> Any:
     from ..ops.registry import _apply_symbolic
 
     return _apply_symbolic(prim, args, params)
+
+
+def read(state: Any) -> Any:
+    """A state leaf as a graph node: the value it holds when compiled code runs.
+
+    An op on a leaf that has a value runs at once and its result is a constant of any graph
+    built on it, so ``running_var + eps`` would be frozen at build time. Reading the state
+    through this node keeps every op on it in the graph; the compiler drops the node itself
+    (it is ``state * 1``) and uses the state's own name.
+    """
+    from ..ops import elementwise as ew
+
+    return recorded(ew.mul, state, 1)

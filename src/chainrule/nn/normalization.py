@@ -2,10 +2,10 @@
 buffers), ``LayerNorm`` and ``GroupNorm``, over the ops of ``chainrule/ops/normalization.py``.
 
 Batch norm's buffers are updated in place by an eager training step. In a graph built in
-training mode, the op registers the new running mean and variance as side updates of its
-output (``graph/state.py``), and the module registers ``num_batches_tracked + 1`` the same
-way, so any compiled step that computes the output (``cr.function``, ``opt.minimize``) writes
-all three, as the eager step does.
+training mode, the module registers the new running mean, variance and
+``num_batches_tracked + 1`` as side updates of the output (``graph/state.py``), so any
+compiled step that computes the output (``cr.function``, ``opt.minimize``) writes all three,
+as the eager step does; in evaluation mode a compiled function reads them when it runs.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import numpy as np
 
 import chainrule as cr
 
-from ..graph.state import add_side_updates, recorded
+from ..graph.state import add_side_updates, read
 from ..ops import elementwise as ew
+from ..ops.normalization import batch_norm_running_stats
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm"]
@@ -70,20 +71,29 @@ class _BatchNorm(Module):
             wanted = " or ".join(f"{n}-d" for n in self._ndims)
             raise cr.ShapeError(f"{type(self).__name__} expects {wanted} input, got shape "
                                 f"{tuple(x.shape)}")
+        # in a graph, running statistics are read through graph nodes so that compiled code
+        # uses their values at call time (ops on them would otherwise be folded into constants)
+        symbolic = isinstance(x, cr.Tensor) and x.data is None
+        rm, rv, count = self.running_mean, self.running_var, self.num_batches_tracked
         if not self.training and self.track_running_stats:
-            return cr.batch_norm(x, self.running_mean, self.running_var, self.weight,
-                                 self.bias, training=False, eps=self.eps)
-        # training, or no running statistics to use: the batch's own
+            if symbolic:
+                rm, rv = read(rm), read(rv)
+            return cr.batch_norm(x, rm, rv, self.weight, self.bias, training=False,
+                                 eps=self.eps)
+        # training, or no running statistics to use: the batch's own statistics
         update = self.training and self.track_running_stats
-        out = cr.batch_norm(x, self.running_mean if update else None,
-                            self.running_var if update else None, self.weight, self.bias,
-                            training=True, momentum=self.momentum, eps=self.eps)
-        if update:
-            count = self.num_batches_tracked
-            if getattr(x, "data", 0) is None:     # a graph: the compiled step counts
-                add_side_updates(out, [(count, recorded(ew.add, count, cr.tensor(1)))])
-            else:
+        if not symbolic:        # eager: the op updates the running statistics in place
+            out = cr.batch_norm(x, rm if update else None, rv if update else None,
+                                self.weight, self.bias, training=True, momentum=self.momentum,
+                                eps=self.eps)
+            if update:
                 count.data += 1
+            return out
+        out = cr.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=self.eps)
+        if update:              # a compiled step that computes ``out`` writes these
+            new_mean, new_var = batch_norm_running_stats(x, read(rm), read(rv), self.momentum)
+            add_side_updates(out, [(rm, new_mean), (rv, new_var),
+                                   (count, ew.add(read(count), 1))])
         return out
 
     def extra_repr(self) -> str:
