@@ -749,7 +749,9 @@ OPS: list[Op] = [
        reduction_with({"correction": [0, 1]}).filter(_spread), (R,), **SMOOTH),
     Op("std", lambda x, **kw: cr.std(x, **kw),
        lambda x, **kw: np.sqrt(_np_var(x, **kw)), lambda x, **kw: _t_var(x, fn="std", **kw), 1,
-       reduction_with({"correction": [0, 1]}, min_dims=1).filter(_spread), (R,), **SMOOTH),
+       reduction_with({"correction": [0, 1]}, min_dims=1).filter(_spread), (R,), **SMOOTH,
+       bugs={"zero_dim": "std of one element: sqrt's infinite slope at 0 times 0 is NaN; "
+                         "PyTorch gives 0 (ops helper)"}),
     Op("logsumexp", lambda x, **kw: cr.logsumexp(x, **kw), _np_logsumexp, _t_logsumexp, 1,
        reduction(), (R,), **SMOOTH),
     Op("norm", lambda x, **kw: cr.norm(x, **kw), _np_norm, _t_norm, 1,

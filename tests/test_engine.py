@@ -376,3 +376,35 @@ def test_item_of_zero_d_results():
     assert (x * 3.0).item() == 6.0
     assert (x * x).sum().item() == 4.0
     assert float(x * 3.0) == 6.0
+
+
+# -- axes are normalised once, when an op is called ----------------------------------------
+@pytest.mark.parametrize("shape, axes", [((1, 2, 3, 4), (0, -2, -1, 1)), ((3, 3, 3), (-1, 0, 1)),
+                                         ((2, 3, 4), (-3, -1, -2))])
+def test_transpose_with_negative_axes_gradient(shape, axes):
+    a = np.random.default_rng(0).normal(size=shape)
+    w = np.random.default_rng(1).normal(size=np.transpose(a, axes).shape)
+    x = cr.Variable(a)
+    (cr.transpose(x, axes) * w).sum().backward()
+    positive = tuple(ax % len(shape) for ax in axes)
+    np.testing.assert_array_equal(x.grad.numpy(), np.transpose(w, np.argsort(positive)))
+
+
+@pytest.mark.parametrize("fn", [cr.sum, cr.mean, cr.max, cr.min, cr.softmax, cr.log_softmax])
+@pytest.mark.parametrize("axis", [0, -1, (0,), (-1,)])
+def test_an_axis_of_a_zero_d_tensor_is_accepted_by_every_reduction(fn, axis):
+    x = cr.Variable(np.array(2.0))
+    if fn in (cr.softmax, cr.log_softmax) and isinstance(axis, tuple):
+        return
+    out = fn(x, axis=axis)
+    assert out.shape == ()
+    out.backward()
+    assert x.grad.shape == ()
+
+
+@pytest.mark.parametrize("fn, axis", [(cr.sum, 2), (cr.mean, -3), (cr.max, (0, 0)),
+                                      (lambda x, axis: cr.transpose(x, axis), (0, 2))])
+def test_an_axis_out_of_range_names_the_op(fn, axis):
+    x = cr.Variable(np.ones((2, 3)))
+    with pytest.raises(cr.ShapeError, match=r"axis .* (out of range|repeats).*\n  built at "):
+        fn(x, axis=axis)

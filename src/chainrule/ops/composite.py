@@ -12,13 +12,14 @@ from .registry import primitive
 softmax = primitive(
     "softmax", lambda x, *, axis=-1: kernels.softmax(x, axis),
     (lambda F, g, out, x, *, axis=-1: out * (g - F.sum(g * out, axis=axis, keepdims=True)),),
-    "_softmax({0}, axis={axis})", "softmax", helper=SOURCE["_softmax"])
+    "_softmax({0}, axis={axis})", "softmax", helper=SOURCE["_softmax"], axes=("axis", 0))
 
 # d log_softmax: gx = g - softmax(x) * sum(g), and softmax(x) = exp(out)
 log_softmax = primitive(
     "log_softmax", lambda x, *, axis=-1: kernels.log_softmax(x, axis),
     (lambda F, g, out, x, *, axis=-1: g - F.exp(out) * F.sum(g, axis=axis, keepdims=True),),
-    "_log_softmax({0}, axis={axis})", "log_softmax", helper=SOURCE["_log_softmax"])
+    "_log_softmax({0}, axis={axis})", "log_softmax", helper=SOURCE["_log_softmax"],
+    axes=("axis", 0))
 
 # softmax(logits) - onehot(labels): the gradient of cross-entropy, one kernel (the textbook's
 # ``p[range(N), y] -= 1``). Its own gradient is softmax's: the one-hot is a constant

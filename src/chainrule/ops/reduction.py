@@ -28,7 +28,8 @@ sum = primitive(
     "sum", lambda x, *, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
     (lambda F, g, out, x, *, axis=None, keepdims=False:
         F.broadcast_like(_kept(F, g, x, axis, keepdims), x),),
-    lambda a, p, node: f"np.sum({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "sum")
+    lambda a, p, node: f"np.sum({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "sum",
+    axes=("axis", 0))
 
 # d mean(x) = broadcast of g / n. A primitive (not sum / n) because n may be a free (None)
 # dimension of a symbolic graph, known only at run time
@@ -36,7 +37,8 @@ mean = primitive(
     "mean", lambda x, *, axis=None, keepdims=False: np.mean(x, axis=axis, keepdims=keepdims),
     (lambda F, g, out, x, *, axis=None, keepdims=False:
         F.broadcast_like(_kept(F, g, x, axis, keepdims) / F.count(x, axis), x),),
-    lambda a, p, node: f"np.mean({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "mean")
+    lambda a, p, node: f"np.mean({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "mean",
+    axes=("axis", 0))
 
 
 def _extremum_vjp(F, g, out, x, *, axis=None, keepdims=False):
@@ -49,11 +51,13 @@ def _extremum_vjp(F, g, out, x, *, axis=None, keepdims=False):
 max = primitive(
     "max", lambda x, *, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
     (_extremum_vjp,),
-    lambda a, p, node: f"np.max({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "max")
+    lambda a, p, node: f"np.max({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "max",
+    axes=("axis", 0))
 min = primitive(
     "min", lambda x, *, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
     (_extremum_vjp,),
-    lambda a, p, node: f"np.min({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "min")
+    lambda a, p, node: f"np.min({a[0]}{_kw(p.get('axis'), p.get('keepdims'))})", "min",
+    axes=("axis", 0))
 
 
 def _count_code(a, p, node):
@@ -66,7 +70,7 @@ def _count_code(a, p, node):
 
 # how many elements a reduction over ``axis`` averages: a run-time number for free dims
 count = primitive("count", lambda x, *, axis=None: np.asarray(_count(x, axis), dtype=x.dtype),
-                  None, _count_code, "count")
+                  None, _count_code, "count", axes=("axis", 0))
 
 
 def _sum_to_code(a, p, node):

@@ -33,12 +33,12 @@ class Primitive:
     """An op known to every pass of the engine. See the module docstring."""
 
     __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper", "infer",
-                 "vjp_tuple")
+                 "vjp_tuple", "axes")
 
     def __init__(self, name: str, impl: Callable, vjp: Optional[Callable], code,
                  label: Optional[str] = None, expand: Optional[Callable] = None,
                  fresh: bool = True, helper: Optional[str] = None,
-                 infer: Optional[Callable] = None):
+                 infer: Optional[Callable] = None, axes: Optional[tuple] = None):
         self.name = name
         self.impl = impl
         self.vjp = vjp
@@ -51,6 +51,9 @@ class Primitive:
         # input's run-time shape (the stand-in run cannot see that)
         self.infer = infer
         self.vjp_tuple = type(vjp) is tuple
+        # (param, extra): the param holding axes of a rank ``ndim(first input) + extra``
+        # tensor, normalised once when the op is called (see AxisPrimitive)
+        self.axes = axes
 
     def __call__(self, *args, **params) -> Tensor:
         return apply(self, args, params)
@@ -67,12 +70,56 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+class AxisPrimitive(Primitive):
+    """A primitive that takes axes: they are normalised once, when it is called, to
+    non-negative ints (a 0-d tensor's axis 0 or -1 to None, as PyTorch accepts them), so
+    every rule, the compiled code and the drawings read one form. Out-of-range or repeated
+    axes raise a :class:`ShapeError` naming the op and the user's line."""
+
+    __slots__ = ()
+
+    def __call__(self, *args, **params) -> Tensor:
+        name, extra = self.axes
+        axis = params.get(name)
+        if axis is not None:
+            params = dict(params)
+            params[name] = canonical_axes(self.name, axis, args[0], extra)
+        return apply(self, args, params)
+
+
+def canonical_axes(op: str, axis, x, extra: int = 0):
+    """``axis`` (an int or a sequence of ints) for a tensor of rank ``ndim(x) + extra`` per
+    axis, each entry in ``range(ndim)``; an int stays an int. ``extra`` is 1 for ops that add
+    an axis (stack, expand_dims)."""
+    shape = x.shape if isinstance(x, Tensor) else np.shape(x)
+    single = isinstance(axis, (int, np.integer)) and not isinstance(axis, bool)
+    items = (axis,) if single else tuple(axis)
+    ndim = len(shape) + extra * len(items)
+    bound = ndim or 1
+    out = []
+    for a in items:
+        if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not -bound <= a < bound:
+            raise ShapeError(f"{op}: axis {axis!r} is out of range for a tensor of shape "
+                             f"{_fmt_shape(shape)}\n  built at {describe(capture_site())}")
+        out.append(int(a) % bound)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: axis {axis!r} repeats an axis\n"
+                         f"  built at {describe(capture_site())}")
+    if ndim == 0 and out:
+        return None
+    return out[0] if single else tuple(out)
+
+
 def primitive(name: str, impl: Callable, vjp: Optional[Callable], code,
               label: Optional[str] = None, **kw) -> Primitive:
-    """Register a primitive and return it (callable on tensors and array-likes)."""
+    """Register a primitive and return it (callable on tensors and array-likes).
+
+    ``axes=(param, extra)`` marks a param holding axes (see :class:`AxisPrimitive`).
+    """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} registered twice")
-    p = Primitive(name, impl, vjp, code, label, **kw)
+    p = (Primitive if kw.get("axes") is None else AxisPrimitive)(name, impl, vjp, code, label,
+                                                                 **kw)
     REGISTRY[name] = p
     return p
 

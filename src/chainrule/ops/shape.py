@@ -37,7 +37,8 @@ reshape_like = primitive("reshape_like", lambda x, like: np.reshape(x, like.shap
                          infer=lambda x, like: (like.shape, x.dtype))
 expand_dims = primitive("expand_dims", lambda x, *, axis: np.expand_dims(x, axis),
                         (lambda F, g, out, x, *, axis: F.reshape_like(g, x),),
-                        "np.expand_dims({0}, {axis})", "expand_dims", fresh=False)
+                        "np.expand_dims({0}, {axis})", "expand_dims", fresh=False,
+                        axes=("axis", 1))
 
 
 def _transpose_vjp(F, g, out, x, *, axes=None):
@@ -56,7 +57,7 @@ def _transpose_code(x: str, axes) -> str:
 transpose = primitive(
     "transpose", lambda x, *, axes=None: np.transpose(x, axes), (_transpose_vjp,),
     lambda a, p, node: _transpose_code(a[0], p.get("axes")),
-    "transpose", fresh=False)
+    "transpose", fresh=False, axes=("axes", 0))
 
 # d x[i] = scatter of g into zeros at i (repeated integer indices add up)
 getitem = primitive("getitem", lambda x, *, index: x[index],
@@ -94,7 +95,8 @@ def _concat_vjp(F, g, out, *xs, axis=0):
 
 concatenate = primitive(
     "concatenate", lambda *xs, axis=0: np.concatenate(xs, axis=axis), _concat_vjp,
-    lambda a, p, node: f"np.concatenate([{', '.join(a)}], axis={p.get('axis', 0)!r})", "concat")
+    lambda a, p, node: f"np.concatenate([{', '.join(a)}], axis={p.get('axis', 0)!r})", "concat",
+    axes=("axis", 0))
 
 
 def _stack_vjp(F, g, out, *xs, axis=0):
@@ -104,4 +106,5 @@ def _stack_vjp(F, g, out, *xs, axis=0):
 
 stack = primitive(
     "stack", lambda *xs, axis=0: np.stack(xs, axis=axis), _stack_vjp,
-    lambda a, p, node: f"np.stack([{', '.join(a)}], axis={p.get('axis', 0)!r})", "stack")
+    lambda a, p, node: f"np.stack([{', '.join(a)}], axis={p.get('axis', 0)!r})", "stack",
+    axes=("axis", 1))
