@@ -464,7 +464,8 @@ class Trainer:
             loss.backward()
             for name in names:
                 try:
-                    cr.draw(loss, str(out / name))
+                    # one box per layer, so a model's graph fits a screen
+                    cr.draw(loss, str(out / name), group="module")
                     written.append(out / name)
                 except (cr.ChainruleError, ImportError, OSError, RuntimeError) as exc:
                     self.log(f"could not draw {name} ({type(exc).__name__}: {exc}); skipping")
