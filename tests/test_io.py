@@ -1,4 +1,5 @@
 """io: bit-exact round trips, no pickle execution, atomic saves, corrupted files."""
+import json
 import os
 import pickle
 
@@ -90,4 +91,109 @@ def test_truncated_and_garbage_files_raise_chainrule_error(tmp_path):
             cr.load(path)
     path.write_bytes(b"hello world")
     with pytest.raises(cr.ChainruleError, match="not an .npz archive"):
+        cr.load(path)
+
+
+# -- safetensors -------------------------------------------------------------------------------
+def test_safetensors_round_trip_keeps_structure_and_values(tmp_path):
+    pytest.importorskip("safetensors")
+    path = tmp_path / "state.safetensors"
+    state = sample_state()
+    cr.save(state, path)
+    assert sorted(os.listdir(tmp_path)) == ["state.safetensors"]
+    with open(path, "rb") as f:
+        assert f.read(10)[8:9] == b"{"          # really the safetensors format, not an npz
+    back = cr.load(path)
+    for key in ("0.weight", "0.bias"):
+        assert back["model"][key].tobytes() == state["model"][key].tobytes()
+    assert (back["epoch"], back["name"], back["hidden"], back["nothing"]) == (3, "run", [128, 64],
+                                                                                None)
+    assert back["rng"] == state["rng"]
+    assert back["step"].shape == () and int(back["step"]) == 7
+
+
+@pytest.mark.parametrize("view", ["T", "reversed", "strided"])
+def test_safetensors_writes_views_correctly(tmp_path, view):
+    # safetensors 0.8.0 writes a non-contiguous array's underlying buffer without an error
+    st = pytest.importorskip("safetensors.numpy")
+    a = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    v = {"T": a.T, "reversed": a[::-1], "strided": a[:, ::2]}[view]
+    path = tmp_path / "v.safetensors"
+    cr.save({"v": v}, path)
+    np.testing.assert_array_equal(cr.load(path)["v"], v)
+    np.testing.assert_array_equal(st.load_file(str(path))["v"], v)
+
+
+def test_safetensors_refuses_strings_and_reads_files_from_other_writers(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    with pytest.raises(cr.ChainruleError, match="safetensors format cannot hold"):
+        cr.save({"names": np.array(["a", "b"])}, tmp_path / "s.safetensors")
+    path = tmp_path / "plain.safetensors"
+    st.save_file({"b": np.ones(2, np.float64), "a": np.zeros((2, 2), np.int32)}, str(path))
+    back = cr.load(path)
+    assert sorted(back) == ["a", "b"] and back["a"].dtype == np.int32
+    path.write_bytes(path.read_bytes()[:-3])            # truncated
+    with pytest.raises(cr.ChainruleError, match="plain.safetensors"):
+        cr.load(path)
+
+
+def test_save_into_a_missing_folder_names_the_folder(tmp_path):
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(cr.ChainruleError, match=f"folder {missing} does not exist"):
+        cr.save({"w": np.ones(1)}, missing / "ckpt.npz")
+    with pytest.raises(cr.ChainruleError, match="is a folder"):
+        cr.save({"w": np.ones(1)}, tmp_path)
+
+
+# -- checkpoints written by chainrule 0.1 --------------------------------------------------------
+def _write_format_1(path, state):
+    """What chainrule 0.1's cr.save wrote: arrays by dotted path, metadata with format 1."""
+    arrays, paths, values = {}, {}, []
+    crio._flatten(state, (), arrays, paths, values)
+    meta = json.dumps({"format": 1, "arrays": paths, "values": values})
+    arrays["__chainrule__"] = np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_checkpoints_from_0_1_load_with_linear_weights_transposed(tmp_path):
+    cr.manual_seed(0)
+    model = cr.nn.Sequential(cr.nn.Linear(3, 3), cr.nn.ReLU(), cr.nn.Linear(3, 2))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = cr.tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    model(x).sum().backward()
+    opt.step()
+    # the same state as 0.1 stored it: every Linear weight (in, out), momentum alike
+    new_state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 2}
+    old_state = {"model": {k: (v.T.copy() if k.endswith("weight") else v)
+                           for k, v in new_state["model"].items()},
+                 "optimizer": opt.state_dict(), "epoch": 2}
+    for index, buffers in old_state["optimizer"]["state"].items():
+        for name, value in buffers.items():
+            if value.ndim == 2:
+                buffers[name] = value.T.copy()
+    path = tmp_path / "old.npz"
+    _write_format_1(path, old_state)
+    back = cr.load(path)
+    for key, value in new_state["model"].items():
+        np.testing.assert_array_equal(back["model"][key], value)
+        assert back["model"][key].flags.c_contiguous
+    for index, buffers in new_state["optimizer"]["state"].items():
+        for name, value in buffers.items():
+            np.testing.assert_array_equal(back["optimizer"]["state"][index][name], value)
+    fresh = cr.nn.Sequential(cr.nn.Linear(3, 3), cr.nn.ReLU(), cr.nn.Linear(3, 2))
+    fresh.load_state_dict(back["model"])
+    np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
+    # a state saved today is not transposed again, and says which format it is
+    cr.save(new_state, tmp_path / "new.npz")
+    np.testing.assert_array_equal(cr.load(tmp_path / "new.npz")["model"]["0.weight"],
+                                  new_state["model"]["0.weight"])
+    with np.load(tmp_path / "new.npz") as archive:
+        assert json.loads(archive["__chainrule__"].tobytes())["format"] == 2
+
+
+def test_a_file_from_a_newer_format_is_refused(tmp_path):
+    path = tmp_path / "future.npz"
+    meta = json.dumps({"format": 99, "arrays": {}, "values": []})
+    np.savez(path, __chainrule__=np.frombuffer(meta.encode(), dtype=np.uint8))
+    with pytest.raises(cr.ChainruleError, match="newer chainrule"):
         cr.load(path)
