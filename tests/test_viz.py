@@ -352,3 +352,189 @@ def test_explain_of_a_vector_output_seeds_ones():
     assert "taken as ones" in text
     assert row(text.split("gradients at the leaves")[1].splitlines(), "x")[-3:] == \
         ["[2.00,", "4.00,", "6.00]"]
+
+
+# -- explain teaches: sums in words and numbers, names in creation order, feeds, Jupyter ---------
+def test_explain_states_the_broadcast_sum_in_words_and_numbers():
+    x = cr.Variable(np.arange(12.0).reshape(4, 3), name="x")
+    c = cr.Variable(np.array([1.0, 2.0, 3.0]), name="c")
+    y = x * c
+    y.name = "y"
+    text = cr.explain(y.sum())
+    assert "c was broadcast from (3,) to (4, 3): upstream x local is summed over axis 0" in text
+    # the 4 x 3 product in full, then its column sums: 0+3+6+9, 1+4+7+10, 2+5+8+11
+    assert "[ 9.00, 10.00, 11.00]]" in text
+    assert "summed over axis 0: [18.00, 22.00, 26.00]" in text
+    # small tensors in full: x's 4 x 3 value, row by row
+    assert "x value (4, 3):\n        [[ 0.00,  1.00,  2.00],\n" \
+           "         [ 3.00,  4.00,  5.00]," in text
+    assert "mean" not in text
+
+
+def test_explain_states_the_fan_out_sum():
+    a = cr.Variable(3.0, name="a")
+    b = cr.Variable(-4.0, name="b")
+    q = a * b
+    q.name = "q"
+    out = q + q * a
+    text = cr.explain(out)
+    # q feeds two gates: the add t2 (1.00) and the mul t1 = q * a (a = 3.00)
+    assert "upstream = 1.00 (from t2) + 3.00 (from t1): q feeds 2 gates, and their gradients " \
+           "add" in text
+    # a feeds two gates too: its gradient is the sum, q = -12 from t1 and b * 4 = -16 from q
+    assert "a feeds 2 gates: its gradient is the sum of theirs, -12.00 (from t1) + " \
+           "(-16.00) (from q) = -28.00" in text
+    out.backward()
+    assert a.grad.item() == -28.0
+
+
+def test_explain_names_unnamed_tensors_in_creation_order():
+    w1, w2 = cr.Variable(2.0), cr.Variable(3.0)
+    t = w1 * w2 + w1
+    text = cr.explain(t)
+    assert "t1 = w1 * w2" in text and "t2 = t1 + w1" in text
+    leaves = text.split("gradients at the leaves")[1].splitlines()
+    assert row(leaves, "w1")[1:] == ["2.00", "4.00"]
+
+
+def test_explain_a_static_graph_with_a_feed():
+    x = cr.placeholder((None, 2), name="x")
+    w = cr.Variable(np.array([[1.0], [-2.0]]), name="W")
+    loss = ((x @ w) ** 2).mean()
+    loss.name = "loss"
+    text = cr.explain(loss, feed={x: np.array([[1.0, 1.0], [2.0, 0.0]])})
+    # x @ W = [[-1], [2]], loss = (1 + 4) / 2 = 2.5; dW = x.T @ (2 (x @ W) / 2) = [[3], [-1]]
+    assert text.startswith("backward pass of loss = 2.50")
+    leaves = text.split("gradients at the leaves")[1]
+    assert "W grad (2, 1):\n        [[ 3.00],\n         [-1.00]]" in leaves
+    by_name = cr.explain(loss, feed={"x": np.array([[1.0, 1.0], [2.0, 0.0]])})
+    assert str(by_name) == str(text)
+    with pytest.raises(cr.GraphError, match="missing from the feed"):
+        cr.explain(loss, feed={"y": np.ones((1, 2))})
+
+
+def test_explain_shows_as_a_table_in_jupyter_and_as_text_in_a_terminal():
+    f, *_ = circuit()
+    shown = cr.explain(f)
+    assert isinstance(shown, str) and repr(shown) == str(shown)   # a REPL prints the text
+    table = shown._repr_html_()
+    assert table.count("<table") == 1 and "<td>q</td>" in table
+    assert "[1] mul" in table and "-4.00" in table and "upstream" in table
+
+
+def test_drawings_show_a_tiny_gradient_by_its_scale():
+    rng = np.random.default_rng(0)
+    W = cr.Variable(rng.standard_normal((32, 16)), name="W")
+    x = cr.tensor(rng.standard_normal((8, 32)))
+    loss = (x @ W).sum() * 1e-6        # every gradient about 1e-6, which read as 0.00 before
+    dot = cr.draw(loss)
+    assert re.search(r"\(32, 16\) rms \d\.\de-0[56] max \d\.\de-0[56]", dot)
+    assert "std 0.00" not in dot
+
+
+def test_group_module_draws_one_box_per_module():
+    cr.manual_seed(0)
+    model = cr.nn.Sequential(cr.nn.Linear(3, 4), cr.nn.ReLU(), cr.nn.Linear(4, 2))
+    x = cr.tensor(np.ones((5, 3), np.float32), name="x")
+    loss = cr.cross_entropy(model(x), np.array([0, 1, 0, 1, 1]))
+    flat = cr.draw(loss)
+    boxed = cr.draw(loss, group="module")
+    assert '"g_0"' in boxed and '"g_2"' in boxed and "0.weight" not in boxed
+    assert "0.weight" in flat
+    # the wires between boxes carry the values and summed gradients of what crosses them
+    assert re.search(r'"g_0" -> n\d+ \[id="e_n\d+_0", label=<<font color="#1a7f37">\(5, 4\)',
+                     boxed)
+    assert boxed.count("->") < flat.count("->")
+    with pytest.raises(cr.ChainruleError, match="group"):
+        cr.draw(loss, group="layer")
+
+
+def test_module_groups_put_inner_activations_in_the_enclosing_box():
+    from chainrule.core.toposort import toposort
+    from chainrule.viz.groups import module_groups
+
+    class Block(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = cr.nn.Linear(3, 3)
+            self.fc2 = cr.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc2(cr.relu(self.fc1(x)))
+
+    class Net(cr.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Block()
+            self.head = cr.nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.head(cr.tanh(self.block(x)))
+
+    out = Net()(cr.tensor(np.ones((2, 3), np.float32))).sum()
+    groups = module_groups(toposort([out]))
+    by_op = {}
+    for t in toposort([out]):
+        if id(t) in groups:
+            by_op.setdefault(t.op.name, set()).add(groups[id(t)])
+    assert by_op["relu"] == {"block"}            # between fc1 and fc2: inside the block
+    assert "tanh" not in by_op                   # between block and head: in neither
+    assert {"block.fc1", "block.fc2", "head"} <= set().union(*by_op.values())
+
+
+def test_the_html_page_is_self_contained_and_carries_every_step(tmp_path):
+    import json
+
+    f, *_ = circuit()
+    dot = cr.draw(f, tmp_path / "f.html")
+    page = (tmp_path / "f.html").read_text()
+    assert dot.startswith("digraph")
+    assert "<script src" not in page and "<link" not in page and "https://" not in page
+    data = json.loads(re.search(r'<script type="application/json" id="cr-data">(.*?)</script>',
+                                page, re.S).group(1))
+    assert [s["phase"] for s in data["steps"]] == ["forward"] * 2 + ["backward"] * 2
+    mul = data["steps"][2]
+    assert mul["formula"] == "f = q * z" and mul["upstream"]["text"] == "1.00"
+    assert [(w["name"], w["local"]["text"], w["down"]["text"]) for w in mul["wires"]] == \
+        [("q", "-4.00", "-4.00"), ("z", "3.00", "3.00")]
+    if HAVE_DOT:
+        assert "<svg" in data["views"]["graph"]
+
+
+def test_the_page_summarises_large_tensors_with_a_heat_map(tmp_path):
+    import json
+
+    rng = np.random.default_rng(0)
+    W = cr.Variable(rng.standard_normal((20, 30)), name="W")
+    loss = (W * W).sum()
+    cr.draw(loss, tmp_path / "big.html")
+    page = (tmp_path / "big.html").read_text()
+    data = json.loads(re.search(r'id="cr-data">(.*?)</script>', page, re.S).group(1))
+    value = data["steps"][0]["inputs"][0]["value"]
+    assert "grid" not in value and value["shape"] == "(20, 30)"
+    assert value["heat"]["rows"] * value["heat"]["cols"] == len(value["heat"]["v"]) <= 16 * 16
+    assert "mean" in value["summary"]
+    small = cr.Variable(np.ones((8, 8)), name="S")
+    cr.draw((small * 2).sum(), tmp_path / "small.html")
+    data = json.loads(re.search(r'id="cr-data">(.*?)</script>',
+                                (tmp_path / "small.html").read_text(), re.S).group(1))
+    assert len(data["steps"][0]["inputs"][0]["value"]["grid"]) == 8   # 8 x 8 in full
+
+
+def test_jupyter_display_is_bounded_in_size_and_time():
+    import time
+
+    x = cr.Variable(0.5, name="x")
+    y = x
+    for _ in range(3000):
+        y = y * 1.0001
+    start = time.perf_counter()
+    shown = y._repr_html_()
+    assert time.perf_counter() - start < 1.0
+    assert "too large to show here" in shown and 'cr.draw(t, "graph.html"' in shown
+    small = x * 2.0 + 1.0
+    start = time.perf_counter()
+    shown = small._repr_html_()
+    assert time.perf_counter() - start < 1.5     # a second, and a margin for a busy machine
+    assert shown.startswith("<iframe") and "step 0 of" in shown
+    assert x._repr_html_() is None               # a leaf is its text repr
