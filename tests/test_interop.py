@@ -92,3 +92,17 @@ def test_a_square_pytorch_linear_loads_untransposed():
     x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_allclose(ours(cr.tensor(x)).numpy(),
                                theirs(torch.from_numpy(x)).detach().numpy(), rtol=1e-6)
+
+
+def test_the_coming_from_pytorch_page_runs_as_written():
+    import pathlib
+    import re
+
+    text = (pathlib.Path(__file__).parent.parent / "docs" / "pytorch.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 3
+    namespace: dict = {}
+    exec(blocks[0], namespace)                           # noqa: S102  (our own docs)
+    exec(blocks[2], namespace)                           # noqa: S102
+    assert "def f(x, y" in namespace["step"].source
+    assert namespace["predict"](np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 10)
