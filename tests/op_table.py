@@ -29,6 +29,8 @@ def _values(domain: str, shape: tuple, rng: np.random.Generator) -> np.ndarray:
     n = int(np.prod(shape, dtype=np.int64))
     if domain == "real":
         v = rng.uniform(-2.0, 2.0, n)
+    elif domain == "with_zeros":              # smooth ops that must stay finite at exact 0
+        v = np.where(rng.random(n) < 0.5, 0.0, rng.uniform(-2.0, 2.0, n))
     elif domain == "positive":                # log, sqrt, pow base, denominators' sign
         v = rng.uniform(0.5, 2.0, n)
     elif domain == "unit":                    # probabilities, away from 0 and 1
@@ -643,6 +645,11 @@ OPS: list[Op] = [
     Op("abs_operator", lambda x: abs(x), np.abs, lambda x: abs(x), 1, unary, (NZ,)),
     Op("square", lambda x: x ** 2, np.square, lambda x: x ** 2, 1, unary, (R,), **SMOOTH),
     Op("cube", lambda x: x ** 3, lambda x: x ** 3, lambda x: x ** 3, 1, unary, (R,), **SMOOTH),
+    # constant exponents 0 and 1 at exact zeros: 0 * 0^-1 must not make a NaN gradient
+    Op("pow_zero", lambda x: x ** 0, lambda x: x ** 0, lambda x: x ** 0, 1, unary,
+       ("with_zeros",), **SMOOTH),
+    Op("pow_one", lambda x: x ** 1, lambda x: x ** 1, lambda x: x ** 1, 1, unary,
+       ("with_zeros",), **SMOOTH),
     Op("pow_half", lambda x: x ** 0.5, np.sqrt, lambda x: x ** 0.5, 1, unary, (P,), **SMOOTH),
     Op("pow_minus_one", lambda x: x ** -1, lambda x: 1 / x, lambda x: x ** -1, 1, unary, (NZ,),
        **SMOOTH),

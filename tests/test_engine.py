@@ -408,3 +408,19 @@ def test_an_axis_out_of_range_names_the_op(fn, axis):
     x = cr.Variable(np.ones((2, 3)))
     with pytest.raises(cr.ShapeError, match=r"axis .* (out of range|repeats).*\n  built at "):
         fn(x, axis=axis)
+
+
+# -- powers with a constant exponent at 0 --------------------------------------------------
+@pytest.mark.parametrize("p", [0, 1, 2, 3, 0.0, 1.0])
+def test_constant_powers_at_zero_first_and_second_order_as_torch(p):
+    torch = pytest.importorskip("torch")
+    a = np.array([-1.5, 0.0, 0.0, 2.0])
+    x = cr.Variable(a)
+    (g,) = cr.grad((cr.relu(x) ** p).sum(), [x], create_graph=True)
+    h = cr.grad(g.sum(), [x], allow_unused=True)[0]
+    t = torch.tensor(a, requires_grad=True)
+    (tg,) = torch.autograd.grad((torch.relu(t) ** p).sum(), [t], create_graph=True)
+    th = torch.autograd.grad(tg.sum(), [t], allow_unused=True)[0] if tg.requires_grad else None
+    np.testing.assert_array_equal(g.numpy(), tg.detach().numpy())
+    want = np.zeros_like(a) if th is None else th.numpy()
+    np.testing.assert_array_equal(np.zeros_like(a) if h is None else h.numpy(), want)

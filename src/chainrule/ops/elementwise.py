@@ -32,7 +32,11 @@ neg = primitive("neg", np.negative, (lambda F, g, out, x: -g,), "-{0}", "neg")
 
 
 def _powc_vjp(F, g, out, x, *, p):
-    # d x^p = p x^(p-1) dx; p == 2 is the common square and needs no power at all
+    # d x^p = p x^(p-1) dx; p == 2 is the common square and needs no power at all. For p = 0
+    # the formula takes 0 * 0^-1 = NaN at 0, also in the second derivative of x ** 1 (whose
+    # gradient is x ** 0): the slope of a constant is 0 everywhere, as PyTorch has it
+    if p == 0:
+        return g * 0
     if p == 2:
         return g * (x * 2)
     return g * (x ** (p - 1) * p)
