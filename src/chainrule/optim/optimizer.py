@@ -248,11 +248,14 @@ class Optimizer:
         """
         loss = closure() if closure is not None else None
         for group in self.param_groups:
+            needed = frozenset(self._buffers(group))
             for param in group["params"]:
                 if param.grad is None:
                     continue
                 index = self._index[id(param)]
-                state = self._ensure_buffers(index, group)
+                state = self.state[index]
+                if not state.keys() >= needed:  # momentum turned on since the last step
+                    self._ensure_buffers(index, group)
                 buffers = {name: var.data for name, var in state.items()}
                 self._step_eager(param.data, np.asarray(param.grad.data), buffers, group)
         return loss
