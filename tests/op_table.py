@@ -806,6 +806,205 @@ OPS: list[Op] = [
        (R, R, R), **SMOOTH),
 ]
 
+
+# -- convolution, pooling, normalisation, embedding (issue 8) ---------------------------------
+def _np_conv2d(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
+    """Direct cross-correlation: one product per kernel offset, over channel groups."""
+    sh_, sw = (stride, stride) if isinstance(stride, int) else stride
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else dilation
+    o, cg, kh, kw = w.shape
+    if padding == "valid":
+        padding = 0
+    if padding == "same":
+        pads = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in ((kh, dh), (kw, dw))]
+    else:
+        ph, pw = (padding, padding) if isinstance(padding, int) else padding
+        pads = [(ph, ph), (pw, pw)]
+    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh_ + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((x.shape[0], o, oh, ow))
+    og = o // groups
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                win = xp[:, g * cg:(g + 1) * cg, i * dh:i * dh + sh_ * (oh - 1) + 1:sh_,
+                         j * dw:j * dw + sw * (ow - 1) + 1:sw]
+                out[:, g * og:(g + 1) * og] += np.einsum("nchw,oc->nohw", win,
+                                                         w[g * og:(g + 1) * og, :, i, j])
+    return out if b is None else out + b[:, None, None]
+
+
+@st.composite
+def conv_shapes(draw, bias=True):
+    groups = draw(st.sampled_from([1, 1, 2]))
+    # O >= 2 and W >= 2: no input is all size-1 axes (its strided view would be contiguous)
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1 if groups == 2 else 2, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = draw(st.sampled_from([1, 2, (1, 2), (2, 1)]))
+    dilation = draw(st.sampled_from([1, 1, 2, (1, 2)]))
+    padding = draw(st.sampled_from([0, 1, (1, 0), "valid"] + (["same"] if stride == 1 else [])))
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    p = (0, 0) if isinstance(padding, str) else (
+        (padding, padding) if isinstance(padding, int) else padding)
+    h = draw(st.integers(max(1, d[0] * (kh - 1) + 1 - 2 * p[0]), d[0] * (kh - 1) + 3))
+    w = draw(st.integers(max(2, d[1] * (kw - 1) + 1 - 2 * p[1]), d[1] * (kw - 1) + 3))
+    n = draw(st.integers(1, 2))
+    shapes = ((n, cg * groups, h, w), (og * groups, cg, kh, kw)) + (((og * groups,),) if bias else ())
+    return shapes, {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+
+
+def _t_conv2d(x, w, b=None, **kw):
+    return _t().nn.functional.conv2d(x, w, b, **kw)
+
+
+def _np_pool(x, *, kernel_size, stride, padding, fn):
+    k = kernel_size
+    s = k if stride is None else stride
+    fill = -np.inf if fn is np.max else 0.0
+    xp = np.pad(x, [(0, 0), (0, 0), (padding, padding), (padding, padding)],
+                constant_values=fill)
+    oh = (xp.shape[2] - k) // s + 1
+    ow = (xp.shape[3] - k) // s + 1
+    out = np.empty(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, :, i, j] = fn(xp[:, :, i * s:i * s + k, j * s:j * s + k], axis=(2, 3))
+    return out
+
+
+@st.composite
+def pool_shapes(draw):
+    k = draw(st.integers(1, 3))
+    stride = draw(st.sampled_from([None, 1, 2]))
+    padding = draw(st.integers(0, k // 2))
+    h, w = draw(st.integers(max(k, 2), k + 3)), draw(st.integers(k, k + 3))
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    return ((n, c, h, w),), {"kernel_size": k, "stride": stride, "padding": padding}
+
+
+def _np_batch_norm(x, w, b, *, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return xhat * w.reshape(shape) + b.reshape(shape)
+
+
+@st.composite
+def batch_norm_shapes(draw):
+    c = draw(st.integers(2, 3))
+    shape = draw(st.sampled_from([(draw(st.integers(3, 5)), c),
+                                  (draw(st.integers(1, 2)), c, draw(st.integers(2, 3)),
+                                   draw(st.integers(2, 3)))]))
+    return (shape, (c,), (c,)), {}
+
+
+@st.composite
+def batch_norm_eval_shapes(draw):
+    (shape, c1, c2), _ = draw(batch_norm_shapes())
+    rng = np.random.default_rng(draw(st.integers(0, 100)))
+    return (shape, c1, c2), {"running_mean": rng.uniform(-1, 1, c1),
+                             "running_var": rng.uniform(0.5, 2, c1)}
+
+
+def _np_bn_eval(x, w, b, *, running_mean, running_var):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - running_mean.reshape(shape)) / np.sqrt(running_var.reshape(shape) + 1e-5) * \
+        w.reshape(shape) + b.reshape(shape)
+
+
+@st.composite
+def layer_norm_shapes(draw):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=MAX_SIDE))
+    k = draw(st.integers(1, len(shape)))
+    return (shape, shape[-k:], shape[-k:]), {"normalized_shape": shape[-k:]}
+
+
+def _np_layer_norm(x, w, b, *, normalized_shape):
+    axes = tuple(range(-len(normalized_shape), 0))
+    xc = x - x.mean(axis=axes, keepdims=True)
+    return xc / np.sqrt((xc * xc).mean(axis=axes, keepdims=True) + 1e-5) * w + b
+
+
+@st.composite
+def group_norm_shapes(draw):
+    groups = draw(st.integers(1, 2))
+    per = draw(st.integers(3 - groups, 2))
+    rest = draw(st.sampled_from([(), (2,), (2, 3)]))
+    if per == 1 and not rest:
+        per = 2           # at least two values per group
+    c = groups * per
+    return ((draw(st.integers(1, 2)), c) + rest, (c,), (c,)), {"num_groups": groups}
+
+
+def _np_group_norm(x, w, b, *, num_groups):
+    n = x.shape[0]
+    g = x.reshape(n, num_groups, -1)
+    gc = g - g.mean(axis=2, keepdims=True)
+    out = (gc / np.sqrt((gc * gc).mean(axis=2, keepdims=True) + 1e-5)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return out * w.reshape(shape) + b.reshape(shape)
+
+
+@st.composite
+def embedding_shapes(draw):
+    v, d = draw(st.integers(2, 4)), draw(st.integers(1, 3))
+    ishape = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    idx = np.array(draw(st.lists(st.integers(0, v - 1), min_size=int(np.prod(ishape)),
+                                 max_size=int(np.prod(ishape)))), np.int64).reshape(ishape)
+    return ((v, d),), {"indices": idx}
+
+
+@st.composite
+def linear_shapes(draw):
+    i, o = draw(st.integers(2, 4)), draw(st.integers(2, 4))
+    lead = draw(st.sampled_from([(), (2,), (3,), (2, 2)]))
+    return (lead + (i,), (o, i), (o,)), {}
+
+
+def _t_tensors(kw):
+    return {k: _t().tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+
+
+OPS += [
+    Op("conv2d", lambda x, w, b, **kw: cr.conv2d(x, w, b, **kw), _np_conv2d, _t_conv2d, 3,
+       conv_shapes(), (R, R, R), **SMOOTH),
+    Op("conv2d_no_bias", lambda x, w, **kw: cr.conv2d(x, w, **kw), _np_conv2d, _t_conv2d, 2,
+       conv_shapes(bias=False), (R, R), **SMOOTH),
+    Op("max_pool2d", lambda x, **kw: cr.max_pool2d(x, **kw),
+       lambda x, **kw: _np_pool(x, fn=np.max, **kw),
+       lambda x, **kw: _t().nn.functional.max_pool2d(x, **kw), 1, pool_shapes(), ("distinct",),
+       **SMOOTH),
+    Op("avg_pool2d", lambda x, **kw: cr.avg_pool2d(x, **kw),
+       lambda x, **kw: _np_pool(x, fn=np.mean, **kw),
+       lambda x, **kw: _t().nn.functional.avg_pool2d(x, **kw), 1, pool_shapes(), (R,),
+       **SMOOTH),
+    Op("batch_norm", lambda x, w, b: cr.batch_norm(x, None, None, w, b, training=True),
+       _np_batch_norm,
+       lambda x, w, b: _t().nn.functional.batch_norm(x, None, None, w, b, training=True), 3,
+       batch_norm_shapes(), (R, R, R), **SMOOTH),
+    Op("batch_norm_eval", lambda x, w, b, **kw: cr.batch_norm(x, weight=w, bias=b, **kw),
+       _np_bn_eval,
+       lambda x, w, b, **kw: _t().nn.functional.batch_norm(x, weight=w, bias=b,
+                                                           **_t_tensors(kw)),
+       3, batch_norm_eval_shapes(), (R, R, R), **SMOOTH),
+    Op("layer_norm", lambda x, w, b, **kw: cr.layer_norm(x, weight=w, bias=b, **kw),
+       _np_layer_norm,
+       lambda x, w, b, **kw: _t().nn.functional.layer_norm(x, weight=w, bias=b, **kw), 3,
+       layer_norm_shapes(), (R, R, R), **SMOOTH),
+    Op("group_norm", lambda x, w, b, **kw: cr.group_norm(x, weight=w, bias=b, **kw),
+       _np_group_norm,
+       lambda x, w, b, **kw: _t().nn.functional.group_norm(x, weight=w, bias=b, **kw), 3,
+       group_norm_shapes(), (R, R, R), **SMOOTH),
+    Op("embedding", lambda w, *, indices: cr.embedding(indices, w),
+       lambda w, *, indices: w[indices],
+       lambda w, *, indices: _t().nn.functional.embedding(_t().tensor(indices), w), 1,
+       embedding_shapes(), (R,), **SMOOTH),
+    Op("linear", lambda x, w, b: cr.nn.functional.linear(x, w, b),
+       lambda x, w, b: x @ w.T + b, lambda x, w, b: _t().nn.functional.linear(x, w, b), 3,
+       linear_shapes(), (R, R, R), **SMOOTH),
+]
+
 BY_NAME = {op.name: op for op in OPS}
 SECOND_ORDER = [op for op in OPS if op.second_order]
 
@@ -815,7 +1014,8 @@ PUBLIC_FUNCTIONS = (
     "transpose concatenate stack where clip softmax log_softmax mse_loss binary_cross_entropy "
     "cross_entropy hinge_loss "
     "sin cos log1p expm1 sign gelu leaky_relu argmax argmin var std logsumexp norm squeeze "
-    "unsqueeze expand_dims flatten swapaxes pad cat take_along_axis gather einsum".split())
+    "unsqueeze expand_dims flatten swapaxes pad cat take_along_axis gather einsum "
+    "conv2d max_pool2d avg_pool2d batch_norm layer_norm group_norm embedding".split())
 
 
 def case(data, op: Op):
