@@ -133,7 +133,8 @@ print(x.grad, y.grad, z.grad, w.grad)"""),
     (MD, """The upstream at the add gate is 2 (from `2 * ...`): add hands 2 to both of its
 inputs. The max gate routes its 2 to `z` (2 > -1); `w` gets 0. The mul gate switches: `x`
 receives `2 * y = -8`, `y` receives `2 * x = 6`."""),
-    (CODE, """assert (x.grad.item(), y.grad.item(), z.grad.item(), w.grad.item()) == (-8.0, 6.0, 2.0, 0.0)
+    (CODE, """grads = (x.grad.item(), y.grad.item(), z.grad.item(), w.grad.item())
+assert grads == (-8.0, 6.0, 2.0, 0.0)
 print(cr.explain(f))"""),
     (MD, """Fan-out: `a` is used twice, so its gradient is the sum of what both uses send back.
 `cr.explain` writes the sum out."""),
@@ -278,7 +279,8 @@ for h in (1e-1, 1e-2, 1e-3):
     fx = lambda v: float(f(cr.tensor(v, dtype=np.float64)).numpy())
     centred = (fx(x0 + h) - fx(x0 - h)) / (2 * h)
     one_sided = (fx(x0 + h) - fx(x0)) / h
-    print(f"h={h:.0e}  centred error {abs(centred - exact):.1e}  one-sided {abs(one_sided - exact):.1e}")
+    print(f"h={h:.0e}  centred error {abs(centred - exact):.1e}  "
+          f"one-sided {abs(one_sided - exact):.1e}")
     assert abs(centred - exact) < abs(one_sided - exact)"""),
     (CODE, """x = cr.Variable(np.array([0.7, -0.3, 1.5]), name="x", dtype=np.float64)
 (g,) = cr.grad(f(x).sum(), [x])
