@@ -334,3 +334,54 @@ def test_import_chainrule_does_not_import_onnx():
     code = "import sys, chainrule; print(hasattr(chainrule.onnx, 'export'), 'onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+# -- the command line ----------------------------------------------------------------------------
+@needs_onnx
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_chainrule_export_writes_the_checkpoints_model(model, tmp_path, capsys):
+    import onnx
+    from onnx import numpy_helper
+
+    from chainrule.cli import report
+    from chainrule.cli.main import main
+    from chainrule.cli.training import Trainer, read_checkpoint
+
+    run = tmp_path / "run"
+    config = ({"dataset": "spiral", "hidden": [8]} if model == "mlp" else
+              {"dataset": "digits", "model": "cnn", "channels": [4], "hidden": [8]})
+    training = Trainer(dict(config, epochs=1), run, log=lambda text: None,
+                       progress=report.Progress(enabled=False))
+    training.fit()          # writes the checkpoint, as chainrule train does after each epoch
+    path = tmp_path / "model.onnx"
+    assert main(["export", str(run / "checkpoint.npz"), "--onnx", str(path)]) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+
+    state = read_checkpoint(run / "checkpoint.npz")     # the trained weights, not a new model
+    stored = [numpy_helper.to_array(t) for t in proto.graph.initializer]
+    for key, value in state["model"].items():
+        assert any(s.shape == value.shape and np.array_equal(s, value) for s in stored), key
+    trainer = Trainer(dict(state["config"], compiled=False), tmp_path / "reference",
+                      log=lambda text: None)
+    trainer.model.load_state_dict(state["model"])
+    trainer.model.eval()
+    X = trainer.dataset.X_test
+    session = _session(path)
+    for n in BATCHES:
+        (got,) = _run(session, ["input"], [X[:n]])
+        _close(got, trainer.model(cr.tensor(X[:n])).numpy(), X.dtype)
+
+
+def test_chainrule_export_errors_are_one_line(tmp_path, capsys):
+    from chainrule.cli.main import main
+
+    assert main(["export", str(tmp_path / "missing.npz"), "--onnx", str(tmp_path / "m.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.npz" in err and "Traceback" not in err
+    (tmp_path / "junk.npz").write_text("not a checkpoint")
+    assert main(["export", str(tmp_path / "junk.npz"), "--onnx", str(tmp_path / "m.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "junk.npz" in err
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,4 +1,4 @@
-"""``chainrule`` command line: ``train``, ``eval`` and ``graph``.
+"""``chainrule`` command line: ``train``, ``eval``, ``graph`` and ``export``.
 
 Examples
 --------
@@ -8,6 +8,7 @@ Examples
     chainrule train --out runs/spiral --resume --epochs 80
     chainrule eval runs/spiral/checkpoint.npz
     chainrule graph --hidden 8 --out graph.svg
+    chainrule export runs/spiral/checkpoint.npz --onnx model.onnx
 
 A mistake on the command line gets one line on stderr and exit status 2, a failure while
 running one line and status 1, never a traceback. A run is never overwritten or lost: an
@@ -37,6 +38,7 @@ import chainrule as cr
 
 from ..data import DATASETS
 from . import report
+from .export import add_export_arguments, cmd_export
 from .training import (
     ACTIVATIONS,
     CHECKPOINT,
@@ -439,6 +441,7 @@ COMMANDS: dict[str, Command] = {
                     cmd_eval),
     "graph": Command("draw a model's loss graph (.dot, .svg, .png)", add_graph_arguments,
                      cmd_graph),
+    "export": Command("write a checkpoint's model as ONNX", add_export_arguments, cmd_export),
 }
 
 
