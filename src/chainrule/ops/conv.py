@@ -294,6 +294,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 
     if min(stride_) < 1 or min(dilation_) < 1:
         raise ShapeError(f"conv2d: stride {stride} and dilation {dilation} must be >= 1")
     pad = _padding(padding, (kh, kw), dilation_, stride_)
+    if _out_size(h, kh, stride_[0], pad[0], dilation_[0]) <= 0 or \
+            _out_size(w, kw, stride_[1], pad[1], dilation_[1]) <= 0:
+        raise ShapeError(f"conv2d: a {kh}x{kw} kernel (dilation {dilation_}) does not fit x of "
+                         f"shape {x.shape} with padding {pad}")
     if groups > 1:      # independent convolutions on channel slices, joined again
         og = o // groups
         parts = [_conv(sh.getitem(x, index=(slice(None), slice(i * cg, (i + 1) * cg))),
