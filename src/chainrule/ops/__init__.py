@@ -89,7 +89,7 @@ def transpose(x, axes=None) -> Tensor:
     return sh.transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
 
 
-def concatenate(xs, axis: int = 0, *, dim: int = None) -> Tensor:
+def concatenate(xs, axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis (``cr.cat`` is the same, as ``torch.cat``)."""
     return sh.concatenate(*xs, axis=axis if dim is None else dim)
 
@@ -131,12 +131,12 @@ def clip(x, a_min=None, a_max=None, *, min=None, max=None) -> Tensor:
     return ew.clip(x, lo=lo, hi=hi)
 
 
-def softmax(x, axis: int = -1, *, dim: int = None) -> Tensor:
+def softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """Normalised exponentials along ``axis`` (or PyTorch's ``dim``), computed stably."""
     return composite.softmax(x, axis=axis if dim is None else dim)
 
 
-def log_softmax(x, axis: int = -1, *, dim: int = None) -> Tensor:
+def log_softmax(x, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """``log(softmax(x))`` along ``axis`` (or PyTorch's ``dim``), computed stably."""
     return composite.log_softmax(x, axis=axis if dim is None else dim)
 

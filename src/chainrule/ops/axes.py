@@ -9,7 +9,6 @@ then, so they cannot be a ``reshape`` to a shape fixed at build time. Their grad
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
@@ -81,7 +80,7 @@ def squeeze(x, axis=None, *, dim=None) -> Tensor:
     return squeeze_p(x, axis=axes)
 
 
-def unsqueeze(x, axis: Optional[int] = None, *, dim: Optional[int] = None) -> Tensor:
+def unsqueeze(x, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """Insert a size-1 axis at position ``axis`` (negative counts from the end of the
     result), as ``torch.unsqueeze`` and ``np.expand_dims``.
 
@@ -146,8 +145,8 @@ flatten_p = primitive("flatten", _flatten, (lambda F, g, out, x, **p: F.reshape_
                       _flatten_code, "flatten", fresh=False)
 
 
-def flatten(x, start_axis: int = 0, end_axis: int = -1, *, start_dim: Optional[int] = None,
-            end_dim: Optional[int] = None) -> Tensor:
+def flatten(x, start_axis: int = 0, end_axis: int = -1, *, start_dim: int | None = None,
+            end_dim: int | None = None) -> Tensor:
     """Merge axes ``start_axis..end_axis`` (inclusive) into one, as ``torch.flatten``
     (``start_dim``/``end_dim`` are accepted too). A 0-d tensor becomes shape ``(1,)``.
 

@@ -100,7 +100,8 @@ def _einsum_vjp(F, g, out, *xs, spec):
 einsum_p = primitive(
     "einsum", _einsum, _einsum_vjp,
     lambda a, p, node: f"np.einsum({p['spec']!r}, {', '.join(a)}"
-                       f"{', optimize=True' if len(a) > 2 else ''})", "einsum")
+                       f"{', optimize=True' if len(a) > 2 else ''})", "einsum",
+    fresh=False)   # NumPy returns a view for a pure permutation or diagonal ("ij->ji")
 
 
 def einsum(subscripts: str, *operands) -> Tensor:

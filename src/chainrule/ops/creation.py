@@ -9,8 +9,6 @@ they work on free (``None``) dimensions and in compiled code.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from .._config import default_dtype
@@ -36,7 +34,7 @@ def _float_dtype(dtype) -> np.dtype:
     return default_dtype() if dtype is None else np.dtype(dtype)
 
 
-def _leaf(arr: np.ndarray, requires_grad: bool, name: Optional[str] = None) -> Tensor:
+def _leaf(arr: np.ndarray, requires_grad: bool, name: str | None = None) -> Tensor:
     return Tensor(arr, requires_grad=requires_grad, name=name)
 
 
@@ -107,7 +105,7 @@ def arange(start, end=None, step=1, *, dtype=None, requires_grad: bool = False) 
     return _leaf(np.arange(start, end, step, dtype=wide).astype(dtype), requires_grad)
 
 
-def linspace(start, end, steps: Optional[int] = None, *, num: Optional[int] = None, dtype=None,
+def linspace(start, end, steps: int | None = None, *, num: int | None = None, dtype=None,
              requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included (NumPy's
     ``num`` is accepted for ``steps``).
@@ -125,7 +123,7 @@ def linspace(start, end, steps: Optional[int] = None, *, num: Optional[int] = No
     return _leaf(arr.astype(_float_dtype(dtype)), requires_grad)
 
 
-def eye(n: int, m: Optional[int] = None, *, dtype=None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """The ``n`` x ``m`` identity matrix (square by default).
 
     >>> import chainrule as cr

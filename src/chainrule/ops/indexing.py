@@ -92,7 +92,7 @@ def take_along_axis(x, indices, axis: int = -1) -> Tensor:
     return take_along_axis_p(x, index, axis=_norm_axis(axis, x.ndim, "take_along_axis"))
 
 
-def gather(x, axis: int = None, index=None, *, dim: int = None) -> Tensor:
+def gather(x, axis: int | None = None, index=None, *, dim: int | None = None) -> Tensor:
     """``out[i][j] = x[index[i][j]][j]`` for ``axis=0`` (and so on), as ``torch.gather(x,
     dim, index)``: ``index`` has ``x``'s number of dims and, on every other axis, a size no
     larger than ``x``'s; the result has ``index``'s shape.

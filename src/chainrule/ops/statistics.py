@@ -8,13 +8,12 @@ for the max shift that keeps ``exp`` from overflowing, the second for PyTorch's 
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from ..core.tensor import Tensor
 from ..errors import ShapeError
-from . import elementwise as ew, reduction as red
+from . import elementwise as ew
+from . import reduction as red
 from .axes import _axis_arg, _tensor
 from .reduction import _kept, _kw
 from .registry import primitive
@@ -40,7 +39,7 @@ def reduce_axes(axis, ndim: int, op: str):
     return out[0] if isinstance(axis, (int, np.integer)) else tuple(sorted(out))
 
 
-def _keep_arg(keepdims: bool, keepdim: Optional[bool]) -> bool:
+def _keep_arg(keepdims: bool, keepdim: bool | None) -> bool:
     return bool(keepdims if keepdim is None else keepdim)
 
 
@@ -68,7 +67,7 @@ def _arg(p, x, axis, dim, keepdims, keepdim) -> Tensor:
     return p(x, axis=reduce_axes(axis, x.ndim, p.name), keepdims=_keep_arg(keepdims, keepdim))
 
 
-def argmax(x, axis: Optional[int] = None, keepdims: bool = False, *, dim=None,
+def argmax(x, axis: int | None = None, keepdims: bool = False, *, dim=None,
            keepdim=None) -> Tensor:
     """Index of the largest element along ``axis`` (of the flattened tensor by default), as
     ``np.argmax``/``torch.argmax``; the first one among ties. An int64 tensor: no gradient.
@@ -80,7 +79,7 @@ def argmax(x, axis: Optional[int] = None, keepdims: bool = False, *, dim=None,
     return _arg(argmax_p, x, axis, dim, keepdims, keepdim)
 
 
-def argmin(x, axis: Optional[int] = None, keepdims: bool = False, *, dim=None,
+def argmin(x, axis: int | None = None, keepdims: bool = False, *, dim=None,
            keepdim=None) -> Tensor:
     """Index of the smallest element along ``axis``, as ``np.argmin``/``torch.argmin``.
 
@@ -124,7 +123,8 @@ def var(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim
     d = x - red.mean(x, axis=ax, keepdims=True)
     if c == 0:
         return red.mean(d * d, axis=ax, keepdims=keep)
-    return red.sum(d * d, axis=ax, keepdims=keep) / (red.count(x, axis=ax) - c)
+    # n - correction floored at 0, as PyTorch: fewer values than the correction give 0/0 = NaN
+    return red.sum(d * d, axis=ax, keepdims=keep) / ew.maximum(red.count(x, axis=ax) - c, 0)
 
 
 def std(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim=None,
