@@ -424,3 +424,14 @@ def test_constant_powers_at_zero_first_and_second_order_as_torch(p):
     np.testing.assert_array_equal(g.numpy(), tg.detach().numpy())
     want = np.zeros_like(a) if th is None else th.numpy()
     np.testing.assert_array_equal(np.zeros_like(a) if h is None else h.numpy(), want)
+
+
+# -- empty tensors -------------------------------------------------------------------------
+@pytest.mark.parametrize("fn", [cr.softmax, cr.log_softmax])
+@pytest.mark.parametrize("shape, axis", [((3, 0), -1), ((3, 0), 0), ((0, 4), 0), ((0,), 0)])
+def test_softmax_over_an_empty_axis_is_empty_as_in_torch(fn, shape, axis):
+    x = cr.Variable(np.zeros(shape))
+    out = fn(x, axis=axis)
+    assert out.shape == shape
+    out.backward(np.ones(shape))
+    assert x.grad.shape == shape

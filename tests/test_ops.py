@@ -358,16 +358,17 @@ def assert_ways(ways, want, want_grads, tol=1e-10):
             np.testing.assert_allclose(g, tg, rtol=tol, atol=tol, err_msg=f"{way}: gradient {i}")
 
 
-def torch_reference(op, arrays, kw, w):
-    """PyTorch's value and gradients, or None where PyTorch refuses the case."""
+def torch_reference(op, arrays, kw, w=None):
+    """PyTorch's value and gradients (upstream ``w``, ones by default), or None where PyTorch
+    refuses the case."""
     torch = pytest.importorskip("torch")
     if op.torch is None:
         return None
     txs = [torch.tensor(a, requires_grad=True) for a in arrays]
     try:
         tout = op.torch(*txs, **kw)
-        tgs = torch.autograd.grad(tout, txs, grad_outputs=torch.tensor(w).reshape(tout.shape),
-                                  allow_unused=True)
+        tw = torch.ones_like(tout) if w is None else torch.tensor(w)
+        tgs = torch.autograd.grad(tout, txs, grad_outputs=tw, allow_unused=True)
     except Exception:       # PyTorch (or the row's wrapper around it) refuses the case
         return None
     return tout.detach().numpy(), [np.zeros_like(a) if g is None else g.numpy()
@@ -417,6 +418,38 @@ def test_negative_axes(op, data):
                 tol=1e-12)
 
 
+def empty_cases(op, shapes):
+    """Each way of making the inputs empty: one axis, counted from the right, set to 0 in
+    every input that has it (size-1 axes stay 1, broadcasting against 0)."""
+    rank = max(len(s) for s in shapes)
+    for k in range(1, rank + 1):
+        new = []
+        for s in shapes:
+            s = list(s)
+            if len(s) >= k and s[-k] != 1:
+                s[-k] = 0
+            new.append(tuple(s))
+        if any(0 in s for s in new):
+            yield tuple(new)
+
+
+@every_op("empty")
+@SLOW
+@given(data=st.data())
+def test_empty_tensors_as_torch(op, data):
+    """Wherever PyTorch accepts an empty tensor, chainrule does too, forward and backward."""
+    shapes, kw, seed = case(data, op)
+    for empty in empty_cases(op, shapes):
+        arrays = op.inputs(empty, seed)
+        ref = torch_reference(op, arrays, kw)
+        if ref is None:
+            continue
+        w = _upstream(ref[0].shape, seed)
+        want, want_grads = torch_reference(op, arrays, kw, w)
+        with np.errstate(all="ignore"):        # the mean of nothing is NaN, as in PyTorch
+            assert_ways(all_ways(op, arrays, kw, w), want, want_grads)
+
+
 def zero_dim_kw(kw):
     """Static arguments for 0-d inputs: each axis 0, a tuple of axes (0,) or ()."""
     keys = [k for k in AXIS_KEYS if kw.get(k) is not None and not isinstance(kw[k], bool)]
@@ -434,7 +467,7 @@ def test_zero_dim_tensors_as_torch(op, data):
     shapes, kw, seed = case(data, op)
     arrays = op.inputs([()] * len(shapes), seed)
     for kw0 in zero_dim_kw(kw):
-        ref = torch_reference(op, arrays, kw0, np.ones(()))
+        ref = torch_reference(op, arrays, kw0)
         if ref is None:
             continue
         w = _upstream(ref[0].shape, seed)

@@ -12,13 +12,14 @@ import numpy as np
 SOURCE = {
     "_softmax": '''\
 def _softmax(x, axis):
-    e = np.exp(x - np.maximum.reduce(x, axis=axis, keepdims=True))
+    # initial=-inf: the max of an empty axis is -inf, so an empty softmax is empty, not an error
+    e = np.exp(x - np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf))
     e /= np.add.reduce(e, axis=axis, keepdims=True)
     return e
 ''',
     "_log_softmax": '''\
 def _log_softmax(x, axis):
-    z = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+    z = x - np.maximum.reduce(x, axis=axis, keepdims=True, initial=-np.inf)
     z -= np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
     return z
 ''',
