@@ -17,13 +17,14 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import itertools
+import sys
+import tempfile
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import run as B  # noqa: E402  (benchmarks/run.py: timing helpers, chainrule from src/)
+import numpy as np
+import run as B  # benchmarks/run.py: timing helpers; puts src/ first on sys.path
 
 SIZES = B.MLP_CONFIGS["large"]["sizes"]
 BATCHES = (1, 64)
@@ -33,7 +34,7 @@ N_INPUTS = 8        # distinct input arrays cycled through, so no engine sees on
 def build_model(cr):
     cr.manual_seed(0)
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(SIZES)):
         layers.append(cr.nn.Linear(n_in, n_out, dtype=np.float32))
         if i < len(SIZES) - 2:
             layers.append(cr.nn.ReLU())
@@ -96,7 +97,7 @@ def main() -> None:
         for name, fn in (("onnxruntime", onnxruntime), ("eager", eager)):
             np.testing.assert_allclose(fn(xs[0]), want, rtol=1e-5, atol=1e-5,
                                        err_msg=f"{name} disagrees with compiled chainrule")
-        columns = [(lambda fn=fn: cycling(fn, xs), None)
+        columns = [(lambda fn=fn, xs=xs: cycling(fn, xs), None)
                    for fn in (compiled, onnxruntime, eager)]
         (t_cr, _), (t_ort, _), (t_eager, _) = B.measure_interleaved(columns, s)
         rows.append([str(batch), B.cell(t_cr), B.cell(t_ort, t_cr), B.cell(t_eager, t_cr),
