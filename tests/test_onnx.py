@@ -385,3 +385,18 @@ def test_chainrule_export_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "junk.npz" in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+@needs_onnx
+def test_a_model_that_needs_its_batch_size_exports_with_a_fixed_batch(tmp_path):
+    def fn(x):
+        return x.reshape(x.shape[0], -1)        # a number only when the batch is fixed
+
+    x = np.ones((2, 3, 2), np.float32)
+    with pytest.raises(TypeError) as info:
+        cr.onnx.export(fn, x, tmp_path / "f.onnx")
+    if hasattr(info.value, "__notes__"):
+        assert "dynamic_batch=False" in info.value.__notes__[0]
+    _export_and_check(fn, x, tmp_path / "f.onnx", dynamic_batch=False)
+    (got,) = _run(_session(tmp_path / "f.onnx"), ["input"], [x])
+    np.testing.assert_array_equal(got, x.reshape(2, 6))

@@ -115,6 +115,12 @@ def trace(model_or_fn, args: Sequence[np.ndarray], input_names: Sequence[str],
     try:
         # grad mode stays on: a traced function may itself take gradients (cr.grad)
         result = model_or_fn(*inputs)
+    except (TypeError, ValueError, ChainruleError) as e:
+        if dynamic_batch and hasattr(e, "add_note"):
+            e.add_note("cr.onnx.export traced the model with a free batch dimension (None); "
+                       "code that needs the batch size as a number exports with "
+                       "dynamic_batch=False")
+        raise
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
@@ -171,7 +177,7 @@ def export(model_or_fn, args, path, *, input_names: Sequence[str] | None = None,
     Returns
     -------
     onnx.ModelProto
-        The model written, already checked with ``onnx.checker``.
+        The model written, already checked with ``onnx.checker`` (``full_check``).
 
     Raises
     ------
@@ -199,7 +205,7 @@ def export(model_or_fn, args, path, *, input_names: Sequence[str] | None = None,
     output_names = _names(output_names, len(outputs), "output", "output_names")
     program = build_program(inputs, outputs, name="model")
     model = _to_model(onnx, program, inputs, outputs, input_names, output_names, opset)
-    onnx.checker.check_model(model)
+    onnx.checker.check_model(model, full_check=True)     # never write a model ONNX refuses
     onnx.save(model, os.fspath(path))
     return model
 
@@ -235,7 +241,10 @@ def _to_model(onnx, program, inputs, outputs, input_names, output_names, opset: 
         [g.value_info(n, t.dtype, t.shape) for n, t in zip(output_names, outputs)],
         initializer=g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
+    from .. import __version__
+
     model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="chainrule",
+                                   producer_version=__version__,
                                    ir_version=onnx.helper.find_min_ir_version_for(opsets))
     return model
 
