@@ -27,7 +27,7 @@ _RANKDIRS = ("LR", "RL", "TB", "BT")
 
 
 def draw(tensor: Tensor, path=None, *, values: bool = True, grads: bool = True,
-         expand: bool = False, rankdir: str = "LR", group: Optional[str] = None,
+         expand: bool = False, rankdir: Optional[str] = None, group: Optional[str] = None,
          feed: Optional[dict] = None) -> str:
     """The computational graph of ``tensor`` as Graphviz DOT text, optionally written to ``path``.
 
@@ -49,8 +49,10 @@ def draw(tensor: Tensor, path=None, *, values: bool = True, grads: bool = True,
         (RMS and largest magnitude), which stays readable when it is tiny.
     expand : bool
         Draw composite gates (``sigmoid``) as the primitive gates they stand for.
-    rankdir : str
-        Graphviz layout direction: ``"LR"`` (inputs left, output right) or ``"TB"``, ...
+    rankdir : str, optional
+        Graphviz layout direction: ``"LR"`` (inputs left, output right; the default) or
+        ``"TB"`` (top to bottom; the default with ``group="module"``, where a model's layers
+        stack down the screen instead of running off its side), ...
     group : {None, "module"}
         ``"module"`` draws the gates of each top-level Module (found from its parameters'
         dotted names) as one box, so a model's graph fits a screen; the HTML page expands a
@@ -76,6 +78,8 @@ def draw(tensor: Tensor, path=None, *, values: bool = True, grads: bool = True,
     """
     if group not in (None, "module"):
         raise ChainruleError(f"cr.draw: group must be None or 'module', got {group!r}")
+    if rankdir is None:
+        rankdir = "TB" if group else "LR"
     kw = dict(values=values, grads=grads, expand=expand, rankdir=rankdir, feed=feed)
     if path is not None and Path(os.fspath(path)).suffix.lower() in (".html", ".htm"):
         from .html import write_page
@@ -341,7 +345,11 @@ def _box_attrs(name: str, members: list) -> str:
     shown = ", ".join(ops[:6]) + (", ..." if len(ops) > 6 else "")
     label = f"<b>{_esc(name)}</b><br/>" \
             f'<font point-size="9" color="{GREY}">{len(gates)} gates: {_esc(shown)}</font>'
-    if params:
+    if 0 < len(params) <= 4:   # a layer's weight and bias: their names and shapes
+        shapes = ", ".join(f"{(t.name or 'w').rpartition('.')[2]} {fmt_shape(t.shape)}"
+                           for t in params)
+        label += f'<br/><font point-size="9" color="{GREY}">{_esc(shapes)}</font>'
+    elif params:
         size = sum(int(t.size or 0) for t in params)
         label += f'<br/><font point-size="9" color="{GREY}">{len(params)} parameters, ' \
                  f"{size:,} numbers</font>"
