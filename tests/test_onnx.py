@@ -400,3 +400,18 @@ def test_a_model_that_needs_its_batch_size_exports_with_a_fixed_batch(tmp_path):
     _export_and_check(fn, x, tmp_path / "f.onnx", dynamic_batch=False)
     (got,) = _run(_session(tmp_path / "f.onnx"), ["input"], [x])
     np.testing.assert_array_equal(got, x.reshape(2, 6))
+
+
+@needs_onnx
+def test_output_shapes_are_onnxs_own_inference(tmp_path):
+    def dims(proto):
+        return [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+                for o in proto.graph.output]
+
+    x = np.ones((4, 5), np.float32)
+    assert dims(_export_and_check(_mlp("relu"), x, tmp_path / "a.onnx")) == [["batch", 3]]
+    # a slice of the batch is not of size 1, whatever a stand-in batch of 2 or 3 suggests
+    proto = _export_and_check(lambda a: a[1::2], x, tmp_path / "b.onnx")
+    assert dims(proto)[0][0] != 1
+    (got,) = _run(_session(tmp_path / "b.onnx"), ["input"], [np.ones((7, 5), np.float32)])
+    assert got.shape == (3, 5)

@@ -87,8 +87,8 @@ class Builder:
     def onnx_dtype(self, dtype) -> int:
         return self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
-    def value_info(self, name: str, dtype, shape: Sequence[int | None], free: str = ""):
-        dims = [n if n is not None else (free or None) for n in shape]
+    def value_info(self, name: str, dtype, shape: Sequence[int | None] | None, free: str = ""):
+        dims = None if shape is None else [n if n is not None else (free or None) for n in shape]
         return self.onnx.helper.make_tensor_value_info(name, self.onnx_dtype(dtype), dims)
 
 
@@ -238,7 +238,7 @@ def _to_model(onnx, program, inputs, outputs, input_names, output_names, opset: 
     graph = onnx.helper.make_graph(
         g.nodes, "chainrule",
         [g.value_info(n, ph.dtype, ph.shape, "batch") for n, ph in zip(input_names, inputs)],
-        [g.value_info(n, t.dtype, t.shape) for n, t in zip(output_names, outputs)],
+        [g.value_info(n, t.dtype, None) for n, t in zip(output_names, outputs)],
         initializer=g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
     from .. import __version__
@@ -246,6 +246,11 @@ def _to_model(onnx, program, inputs, outputs, input_names, output_names, opset: 
     model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="chainrule",
                                    producer_version=__version__,
                                    ir_version=onnx.helper.find_min_ir_version_for(opsets))
+    # the outputs' shapes as ONNX infers them from the inputs' (a free batch dimension stays
+    # "batch" where it flows), rather than as declared by us
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    del model.graph.output[:]
+    model.graph.output.extend(inferred.graph.output)
     return model
 
 
