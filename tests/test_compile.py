@@ -629,3 +629,17 @@ def test_one_output_twice_is_two_arrays():
     y = cr.exp(x)
     a, b = cr.function([x], [y, y])(np.zeros(3))
     assert not np.shares_memory(a, b)
+
+
+@pytest.mark.parametrize("other", ["w_old", "mul_old", "x"])
+def test_snapshot_names_never_shadow_a_variable_or_a_line(other):
+    x = cr.placeholder((2,), dtype=np.float64, name="x")
+    w = cr.Variable(np.array([1.0, 2.0]), name="w")
+    v = cr.Variable(np.array([5.0, 5.0]), name=other)
+    f = cr.function([x], [w * 1.0, cr.sum(x * v)], updates=[(w, w * 2.0), (v, v + w)])
+    old, total = f(np.ones(2))
+    np.testing.assert_array_equal(old, [1.0, 2.0])
+    assert float(total) == 10.0
+    np.testing.assert_array_equal(w.data, [2.0, 4.0])
+    np.testing.assert_array_equal(v.data, [6.0, 7.0])
+    assert "chainrule" not in f.source

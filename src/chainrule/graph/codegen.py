@@ -209,16 +209,18 @@ def to_source(prog: Program) -> tuple[str, list]:
             body += pre
         line = f"{e.out} = {text}"
         body.append(line if not e.comment else f"{line.ljust(40)}  # {e.comment}")
+    snapshots: set = set()         # outputs copied already, before the updates
     if prog.updates:
         # every value an update or output reads from a variable's storage is copied first,
         # so that all new values come from the old ones, and outputs are the old values
         reads = [in_place.get(v, v) for _, v in prog.updates] + list(prog.outputs)
         snap = [n for n in dict.fromkeys(reads) if n in written]
+        snapshots.update(snap)
         if snap:
             body.append("# keep what the updates would overwrite")
             for n in snap:
                 old = ref(n)
-                renamed[n] = f"{_ident(old, 'v')}_old"
+                renamed[n] = prog.fresh(f"{_ident(old, 'v')}_old")
                 body.append(f"{renamed[n]} = {old}.copy()")
         body.append("# update the variables in place")
         for var, value in prog.updates:
@@ -226,7 +228,8 @@ def to_source(prog: Program) -> tuple[str, list]:
                 body.append(f"{var} -= {ref(in_place[value])}")
             else:
                 body.append(f"{var}[...] = {ref(value)}")
-    outs = [f"{ref(n)}.copy()" if copy else ref(n) for n, copy in _handed_out(prog)]
+    outs = [f"{ref(n)}.copy()" if copy and n not in snapshots else ref(n)
+            for n, copy in _handed_out(prog)]
     body.append("return " + ", ".join(outs) if outs else "return None")
     lines += ["    " + ln for ln in body]
     return "\n".join(lines) + "\n", helpers

@@ -57,6 +57,16 @@ class Program:
     objects: dict = field(default_factory=dict)    # name -> a user gate the code calls
     placeholders: dict = field(default_factory=dict)   # input name -> its placeholder
     protected: list = field(default_factory=list)      # names read outside the equations
+    taken: set = field(default_factory=set)            # every name the source defines
+
+    def fresh(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``, ...: the first name not yet taken."""
+        n, k = base, 0
+        while n in self.taken:
+            k += 1
+            n = f"{base}_{k}"
+        self.taken.add(n)
+        return n
 
 
 def _ident(name: Optional[str], fallback: str) -> str:
@@ -91,8 +101,9 @@ class _Builder:
     def __init__(self, inputs: Sequence[Tensor], name: str):
         self.name = name
         self.names: dict[int, str] = {}       # id(tensor) -> var name or literal
-        self.taken: set = {"np", "rng", name}   # rng: the generator random ops draw from
         self.prog = Program(name, [], [], {})
+        self.taken = self.prog.taken     # rng: the generator random ops draw from
+        self.taken.update(("np", "rng", name))
         self.cse: dict = {}
         self.consts: dict[int, np.ndarray] = {}   # id(tensor) -> folded value
         self.counts: dict[str, int] = {}
