@@ -1,4 +1,7 @@
 """Training reaches its targets, and long training does not grow memory."""
+import os
+import re
+import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
@@ -15,6 +18,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 def test_xor_mlp_reaches_100_percent(seed):
     import xor
     assert xor.main(seed=seed) == 1.0
+
+
+def test_readme_spiral_example_with_sgd_momentum_reaches_95_percent(tmp_path):
+    # The README's command as a user runs it: SGD's default learning rate must train it.
+    script = Path(sys.executable).with_name("chainrule")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "chainrule"]
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc = subprocess.run(
+        [*command, "train", "--dataset", "spiral", "--hidden", "64", "64", "--activation",
+         "tanh", "--loss", "hinge", "--optimizer", "sgd", "--momentum", "0.9", "--no-progress",
+         "--out", str(tmp_path / "run")], cwd=tmp_path, capture_output=True, text=True,
+        timeout=300, check=False, env=dict(os.environ, PYTHONPATH=src + os.pathsep
+                              + os.environ.get("PYTHONPATH", "")))
+    assert proc.returncode == 0, proc.stderr
+    last = re.search(r"epoch  30/30 .* test loss \S+ acc ([\d.]+)%", proc.stdout)
+    assert last and float(last.group(1)) > 95.0, proc.stdout
 
 
 def test_digits_mlp_reaches_97_percent():

@@ -51,10 +51,11 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LOSSES = ("cross-entropy", "hinge")
 
-# A learning rate that trains every built-in dataset with each optimizer: SGD needs a rate
-# about 100x Adam's (0.1 takes the README's spiral run with momentum 0.9 past 95%, where
-# 1e-3 left it at 50%). The CNN recipe trains with Adam at 3e-3.
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3}
+# A learning rate that trains the built-in datasets with each optimizer. SGD's was measured
+# on the README's spiral run (64-64 tanh, hinge, momentum 0.9, 30 epochs): final test accuracy
+# 95.8-100% on seeds 0-7 at 0.07, where 0.05 and 0.1 each dip to 90.8% on a seed and 1e-3 left
+# it at 50%; plain SGD at 0.07 takes the digits MLP to 96.4%. The CNN recipe uses Adam at 3e-3.
+DEFAULT_LR = {"sgd": 0.07, "adam": 1e-3, "adamw": 1e-3}
 _DEFAULT_LR_CNN = {"adam": 3e-3, "adamw": 3e-3}
 
 DEFAULT_CONFIG: dict[str, Any] = {
