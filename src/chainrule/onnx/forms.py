@@ -47,14 +47,9 @@ def _same_dtype(g, eq, ins, dtype=None) -> list:
     return [g.cast(name, x.dtype, dtype) for name, x in zip(ins, eq.node.inputs)]
 
 
-# -- elementwise -------------------------------------------------------------------------------
-def _binary(op_type: str) -> Form:
-    def emit(g, eq, ins, out):
-        g.node(op_type, _same_dtype(g, eq, ins), out)
-    return emit
-
-
-def _unary(op_type: str) -> Form:
+# -- elementwise -----------------------------------------------------------------------------------
+def _direct(op_type: str) -> Form:
+    """One ONNX op of the same meaning, operands in the result's dtype."""
     def emit(g, eq, ins, out):
         g.node(op_type, _same_dtype(g, eq, ins), out)
     return emit
@@ -74,11 +69,11 @@ def _compare(op_type: str, negate: bool = False) -> Form:
 for _name, _op in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul"), ("div", "Div"),
                    ("pow", "Pow"), ("maximum", "Max"), ("minimum", "Min"),
                    ("matmul", "MatMul")):
-    FORMS[_name] = _binary(_op)
+    FORMS[_name] = _direct(_op)
 for _name, _op in (("neg", "Neg"), ("exp", "Exp"), ("log", "Log"), ("sqrt", "Sqrt"),
                    ("tanh", "Tanh"), ("sigmoid", "Sigmoid"), ("relu", "Relu"), ("abs", "Abs"),
                    ("sign", "Sign")):
-    FORMS[_name] = _unary(_op)
+    FORMS[_name] = _direct(_op)
 for _name, _op in (("lt", "Less"), ("le", "LessOrEqual"), ("gt", "Greater"),
                    ("ge", "GreaterOrEqual"), ("eq", "Equal")):
     FORMS[_name] = _compare(_op)
@@ -120,7 +115,80 @@ def _clip(g, eq, ins, out):
         g.node("Min", [x, g.const(np.asarray(hi, dtype))], out)
 
 
-# -- reductions --------------------------------------------------------------------------------
+FORMS["sin"] = _direct("Sin")
+FORMS["cos"] = _direct("Cos")
+
+
+@form("erf")
+def _erf(g, eq, ins, out):
+    # onnxruntime computes Erf in float32 only: other dtypes go through float32 (erf to ~1e-7)
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+    _erf_into(g, x, dtype, out)
+
+
+def _erf_into(g, x: str, dtype, out=None) -> str:
+    if np.dtype(dtype) == np.float32:
+        return g.node("Erf", [x], out)
+    y = g.node("Erf", [g.cast(x, dtype, np.float32)])
+    return g.node("Cast", [y], out, to=g.onnx_dtype(dtype))
+
+
+@form("log1p")
+def _log1p(g, eq, ins, out):
+    # ONNX has no log1p, and log(1 + x) loses a tiny x. Goldberg's correction gives it back:
+    # with u = 1 + x rounded, log1p(x) = log(u) x / (u - 1), and x itself where u == 1
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+    one = g.const(np.asarray(1, dtype))
+    u = g.node("Add", [x, one])
+    d = g.node("Sub", [u, one])
+    ratio = g.node("Div", [g.node("Mul", [g.node("Log", [u]), x]), d])
+    g.node("Where", [g.node("Equal", [d, g.const(np.asarray(0, dtype))]), x, ratio], out)
+
+
+@form("expm1")
+def _expm1(g, eq, ins, out):
+    # exp(x) - 1 = tanh(x / 2) (exp(x) + 1): no cancellation for a tiny x
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+    half = g.node("Tanh", [g.node("Mul", [x, g.const(np.asarray(0.5, dtype))])])
+    g.node("Mul", [half, g.node("Add", [g.node("Exp", [x]), g.const(np.asarray(1, dtype))])],
+           out)
+
+
+@form("clamp")
+def _clamp(g, eq, ins, out):
+    # np.clip(x, lo, hi) = min(max(x, lo), hi), bounds broadcast
+    x, lo, hi = _same_dtype(g, eq, ins)
+    g.node("Min", [g.node("Max", [x, lo]), hi], out)
+
+
+@form("leaky_relu")
+def _leaky_relu(g, eq, ins, out):
+    g.node("LeakyRelu", _same_dtype(g, eq, ins), out,
+           alpha=float(eq.params.get("negative_slope", 0.01)))
+
+
+@form("gelu")
+def _gelu(g, eq, ins, out):
+    # PyTorch's formulas (ONNX's own Gelu arrives only in opset 20)
+    dtype = eq.node.dtype
+    (x,) = _same_dtype(g, eq, ins)
+
+    def c(v):
+        return g.const(np.asarray(v, dtype))
+    if eq.params.get("approximate", "none") == "tanh":
+        cube = g.node("Mul", [g.node("Mul", [g.node("Mul", [x, x]), x]), c(0.044715)])
+        inner = g.node("Mul", [g.node("Add", [x, cube]), c(float(np.sqrt(2.0 / np.pi)))])
+        shape = g.node("Tanh", [inner])
+    else:
+        shape = _erf_into(g, g.node("Mul", [x, c(float(np.sqrt(0.5)))]), dtype)
+    half_x = g.node("Mul", [x, c(0.5)])
+    g.node("Mul", [half_x, g.node("Add", [c(1), shape])], out)
+
+
+# -- reductions and statistics ---------------------------------------------------------------------
 def _reduce(g, op_type: str, x: str, out: str | None, axes, keepdims: bool) -> str:
     """One ONNX reduction; ``axes`` None reduces every axis."""
     attrs = {"keepdims": int(bool(keepdims))}
@@ -184,7 +252,63 @@ def _broadcast_like(g, eq, ins, out):
     g.node("Expand", [ins[0], g.node("Shape", [ins[1]])], out)
 
 
-# -- shapes ------------------------------------------------------------------------------------
+def _arg_extremum(op_type: str) -> Form:
+    def emit(g, eq, ins, out):
+        x = eq.node.inputs[0]
+        axis, keepdims = eq.params.get("axis"), bool(eq.params.get("keepdims", False))
+        if axis is None:        # of the flattened tensor
+            flat = g.node("Reshape", [ins[0], g.const(np.asarray([-1], np.int64))])
+            index = g.node(op_type, [flat], axis=0, keepdims=0)
+            if keepdims:
+                g.node("Reshape", [index, g.const(np.ones(x.ndim, np.int64))], out)
+            else:
+                g.node("Identity", [index], out)
+            return
+        g.node(op_type, ins, out, axis=int(axis), keepdims=int(keepdims))
+    return emit
+
+
+FORMS["argmax"] = _arg_extremum("ArgMax")
+FORMS["argmin"] = _arg_extremum("ArgMin")
+
+
+@form("logsumexp")
+def _logsumexp(g, eq, ins, out):
+    # shifted by the maximum (0 where that is infinite), as the NumPy kernel
+    x = eq.node.inputs[0]
+    axis, keepdims = eq.params.get("axis"), bool(eq.params.get("keepdims", False))
+    axes = None if axis is None else norm_axes(axis, x.ndim)
+    if axes == ():
+        g.node("Identity", ins, out)
+        return
+    zero = g.const(np.asarray(0, x.dtype))
+    m = _reduce(g, "ReduceMax", ins[0], None, axes, keepdims=True)
+    m = g.node("Where", [g.node("IsInf", [m]), zero, m])
+    total = _reduce(g, "ReduceSum", g.node("Exp", [g.node("Sub", [ins[0], m])]), None, axes,
+                    keepdims=True)
+    s = g.node("Add", [g.node("Log", [total]), m])
+    if keepdims:
+        g.node("Identity", [s], out)
+    else:
+        squeeze = tuple(range(x.ndim)) if axes is None else axes
+        g.node("Squeeze", [s, g.const(np.asarray(squeeze, np.int64))], out)
+
+
+@form("norm")
+def _norm(g, eq, ins, out):
+    x = eq.node.inputs[0]
+    axis = eq.params.get("axis")
+    axes = None if axis is None else norm_axes(axis, x.ndim)
+    (xs,) = _same_dtype(g, eq, ins)
+    squares = g.node("Mul", [xs, xs])
+    if axes == ():
+        g.node("Sqrt", [squares], out)
+        return
+    total = _reduce(g, "ReduceSum", squares, None, axes, eq.params.get("keepdims", False))
+    g.node("Sqrt", [total], out)
+
+
+# -- shapes and indexing ---------------------------------------------------------------------------
 @form("reshape")
 def _reshape(g, eq, ins, out):
     shape = tuple(int(n) for n in eq.params["shape"])
@@ -333,178 +457,6 @@ def _one_hot(g, eq, ins, out):
     g.node("Cast", [g.node("Equal", [column, arange])], out, to=g.onnx_dtype(eq.node.dtype))
 
 
-# -- gates with a rule of their own ------------------------------------------------------------
-@form("softmax")
-def _softmax(g, eq, ins, out):
-    g.node("Softmax", ins, out, axis=int(eq.params.get("axis", -1)))
-
-
-@form("log_softmax")
-def _log_softmax(g, eq, ins, out):
-    g.node("LogSoftmax", ins, out, axis=int(eq.params.get("axis", -1)))
-
-
-@form("cross_entropy")
-def _cross_entropy(g, eq, ins, out):
-    # -log_softmax(logits)[range(N), labels], then the reduction
-    one = g.const(np.asarray([1], np.int64))
-    logp = g.node("LogSoftmax", [ins[0]], axis=1)
-    column = g.node("Unsqueeze", [g.cast(ins[1], eq.node.inputs[1].dtype, np.int64), one])
-    picked = g.node("Squeeze", [g.node("GatherElements", [logp, column], axis=1), one])
-    reduction = eq.params.get("reduction", "mean")
-    if reduction == "none":
-        g.node("Neg", [picked], out)
-        return
-    total = _reduce(g, "ReduceMean" if reduction == "mean" else "ReduceSum", picked, None,
-                    (0,), keepdims=False)
-    g.node("Neg", [total], out)
-
-
-@form("binary_cross_entropy")
-def _binary_cross_entropy(g, eq, ins, out):
-    # -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)), PyTorch's clamp of the logs
-    dtype = eq.node.dtype
-    p, t = _same_dtype(g, eq, ins)
-    one, floor = g.const(np.asarray(1, dtype)), g.const(np.asarray(-100, dtype))
-    log_p = g.node("Max", [g.node("Log", [p]), floor])
-    log_q = g.node("Max", [g.node("Log", [g.node("Sub", [one, p])]), floor])
-    total = g.node("Add", [g.node("Mul", [t, log_p]),
-                           g.node("Mul", [g.node("Sub", [one, t]), log_q])])
-    g.node("Neg", [total], out)
-
-
-# -- more elementwise --------------------------------------------------------------------------
-FORMS["sin"] = _unary("Sin")
-FORMS["cos"] = _unary("Cos")
-
-
-@form("erf")
-def _erf(g, eq, ins, out):
-    # onnxruntime computes Erf in float32 only: other dtypes go through float32 (erf to ~1e-7)
-    dtype = eq.node.dtype
-    (x,) = _same_dtype(g, eq, ins)
-    _erf_into(g, x, dtype, out)
-
-
-def _erf_into(g, x: str, dtype, out=None) -> str:
-    if np.dtype(dtype) == np.float32:
-        return g.node("Erf", [x], out)
-    y = g.node("Erf", [g.cast(x, dtype, np.float32)])
-    return g.node("Cast", [y], out, to=g.onnx_dtype(dtype))
-
-
-@form("log1p")
-def _log1p(g, eq, ins, out):
-    # ONNX has no log1p, and log(1 + x) loses a tiny x. Goldberg's correction gives it back:
-    # with u = 1 + x rounded, log1p(x) = log(u) x / (u - 1), and x itself where u == 1
-    dtype = eq.node.dtype
-    (x,) = _same_dtype(g, eq, ins)
-    one = g.const(np.asarray(1, dtype))
-    u = g.node("Add", [x, one])
-    d = g.node("Sub", [u, one])
-    ratio = g.node("Div", [g.node("Mul", [g.node("Log", [u]), x]), d])
-    g.node("Where", [g.node("Equal", [d, g.const(np.asarray(0, dtype))]), x, ratio], out)
-
-
-@form("expm1")
-def _expm1(g, eq, ins, out):
-    # exp(x) - 1 = tanh(x / 2) (exp(x) + 1): no cancellation for a tiny x
-    dtype = eq.node.dtype
-    (x,) = _same_dtype(g, eq, ins)
-    half = g.node("Tanh", [g.node("Mul", [x, g.const(np.asarray(0.5, dtype))])])
-    g.node("Mul", [half, g.node("Add", [g.node("Exp", [x]), g.const(np.asarray(1, dtype))])],
-           out)
-
-
-@form("clamp")
-def _clamp(g, eq, ins, out):
-    # np.clip(x, lo, hi) = min(max(x, lo), hi), bounds broadcast
-    x, lo, hi = _same_dtype(g, eq, ins)
-    g.node("Min", [g.node("Max", [x, lo]), hi], out)
-
-
-@form("leaky_relu")
-def _leaky_relu(g, eq, ins, out):
-    g.node("LeakyRelu", _same_dtype(g, eq, ins), out,
-           alpha=float(eq.params.get("negative_slope", 0.01)))
-
-
-@form("gelu")
-def _gelu(g, eq, ins, out):
-    # PyTorch's formulas (ONNX's own Gelu arrives only in opset 20)
-    dtype = eq.node.dtype
-    (x,) = _same_dtype(g, eq, ins)
-
-    def c(v):
-        return g.const(np.asarray(v, dtype))
-    if eq.params.get("approximate", "none") == "tanh":
-        cube = g.node("Mul", [g.node("Mul", [g.node("Mul", [x, x]), x]), c(0.044715)])
-        inner = g.node("Mul", [g.node("Add", [x, cube]), c(float(np.sqrt(2.0 / np.pi)))])
-        shape = g.node("Tanh", [inner])
-    else:
-        shape = _erf_into(g, g.node("Mul", [x, c(float(np.sqrt(0.5)))]), dtype)
-    half_x = g.node("Mul", [x, c(0.5)])
-    g.node("Mul", [half_x, g.node("Add", [c(1), shape])], out)
-
-
-# -- more reductions ---------------------------------------------------------------------------
-def _arg_extremum(op_type: str) -> Form:
-    def emit(g, eq, ins, out):
-        x = eq.node.inputs[0]
-        axis, keepdims = eq.params.get("axis"), bool(eq.params.get("keepdims", False))
-        if axis is None:        # of the flattened tensor
-            flat = g.node("Reshape", [ins[0], g.const(np.asarray([-1], np.int64))])
-            index = g.node(op_type, [flat], axis=0, keepdims=0)
-            if keepdims:
-                g.node("Reshape", [index, g.const(np.ones(x.ndim, np.int64))], out)
-            else:
-                g.node("Identity", [index], out)
-            return
-        g.node(op_type, ins, out, axis=int(axis), keepdims=int(keepdims))
-    return emit
-
-
-FORMS["argmax"] = _arg_extremum("ArgMax")
-FORMS["argmin"] = _arg_extremum("ArgMin")
-
-
-@form("logsumexp")
-def _logsumexp(g, eq, ins, out):
-    # shifted by the maximum (0 where that is infinite), as the NumPy kernel
-    x = eq.node.inputs[0]
-    axis, keepdims = eq.params.get("axis"), bool(eq.params.get("keepdims", False))
-    axes = None if axis is None else norm_axes(axis, x.ndim)
-    if axes == ():
-        g.node("Identity", ins, out)
-        return
-    zero = g.const(np.asarray(0, x.dtype))
-    m = _reduce(g, "ReduceMax", ins[0], None, axes, keepdims=True)
-    m = g.node("Where", [g.node("IsInf", [m]), zero, m])
-    total = _reduce(g, "ReduceSum", g.node("Exp", [g.node("Sub", [ins[0], m])]), None, axes,
-                    keepdims=True)
-    s = g.node("Add", [g.node("Log", [total]), m])
-    if keepdims:
-        g.node("Identity", [s], out)
-    else:
-        squeeze = tuple(range(x.ndim)) if axes is None else axes
-        g.node("Squeeze", [s, g.const(np.asarray(squeeze, np.int64))], out)
-
-
-@form("norm")
-def _norm(g, eq, ins, out):
-    x = eq.node.inputs[0]
-    axis = eq.params.get("axis")
-    axes = None if axis is None else norm_axes(axis, x.ndim)
-    (xs,) = _same_dtype(g, eq, ins)
-    squares = g.node("Mul", [xs, xs])
-    if axes == ():
-        g.node("Sqrt", [squares], out)
-        return
-    total = _reduce(g, "ReduceSum", squares, None, axes, eq.params.get("keepdims", False))
-    g.node("Sqrt", [total], out)
-
-
-# -- more shapes -------------------------------------------------------------------------------
 @form("squeeze")
 def _squeeze(g, eq, ins, out):
     axis = eq.params["axis"]
@@ -550,7 +502,47 @@ def _take_along_axis(g, eq, ins, out):
     g.node("GatherElements", [data, idx], out, axis=axis)
 
 
-# -- convolution pieces ------------------------------------------------------------------------
+# -- gates with a rule of their own ----------------------------------------------------------------
+@form("softmax")
+def _softmax(g, eq, ins, out):
+    g.node("Softmax", ins, out, axis=int(eq.params.get("axis", -1)))
+
+
+@form("log_softmax")
+def _log_softmax(g, eq, ins, out):
+    g.node("LogSoftmax", ins, out, axis=int(eq.params.get("axis", -1)))
+
+
+@form("cross_entropy")
+def _cross_entropy(g, eq, ins, out):
+    # -log_softmax(logits)[range(N), labels], then the reduction
+    one = g.const(np.asarray([1], np.int64))
+    logp = g.node("LogSoftmax", [ins[0]], axis=1)
+    column = g.node("Unsqueeze", [g.cast(ins[1], eq.node.inputs[1].dtype, np.int64), one])
+    picked = g.node("Squeeze", [g.node("GatherElements", [logp, column], axis=1), one])
+    reduction = eq.params.get("reduction", "mean")
+    if reduction == "none":
+        g.node("Neg", [picked], out)
+        return
+    total = _reduce(g, "ReduceMean" if reduction == "mean" else "ReduceSum", picked, None,
+                    (0,), keepdims=False)
+    g.node("Neg", [total], out)
+
+
+@form("binary_cross_entropy")
+def _binary_cross_entropy(g, eq, ins, out):
+    # -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)), PyTorch's clamp of the logs
+    dtype = eq.node.dtype
+    p, t = _same_dtype(g, eq, ins)
+    one, floor = g.const(np.asarray(1, dtype)), g.const(np.asarray(-100, dtype))
+    log_p = g.node("Max", [g.node("Log", [p]), floor])
+    log_q = g.node("Max", [g.node("Log", [g.node("Sub", [one, p])]), floor])
+    total = g.node("Add", [g.node("Mul", [t, log_p]),
+                           g.node("Mul", [g.node("Sub", [one, t]), log_q])])
+    g.node("Neg", [total], out)
+
+
+# -- convolution pieces and pooling ----------------------------------------------------------------
 @form("im2col")
 def _im2col(g, eq, ins, out):
     # the windows as our kernel copies them: one strided slice per kernel offset, stacked,
@@ -611,7 +603,6 @@ NO_FORM.update({
 })
 
 
-# -- pooling, einsum, creation -----------------------------------------------------------------
 def _pool(op_type: str, **extra) -> Form:
     def emit(g, eq, ins, out):
         (ph, pw) = eq.params["padding"]
@@ -668,7 +659,7 @@ NO_FORM.update({
 })
 
 
-# -- normalisation, embedding ------------------------------------------------------------------
+# -- normalisation, embedding ----------------------------------------------------------------------
 def _channel_axes(ndim: int) -> tuple:
     return (0,) + tuple(range(2, ndim))
 
