@@ -643,3 +643,26 @@ def test_snapshot_names_never_shadow_a_variable_or_a_line(other):
     np.testing.assert_array_equal(w.data, [2.0, 4.0])
     np.testing.assert_array_equal(v.data, [6.0, 7.0])
     assert "chainrule" not in f.source
+
+
+# -- a binary op whose operands are both broadcasts keeps one of them ------------------------
+def _sum_plus_mean_of_tanh(x, v):
+    t = cr.tanh(x * v)
+    return cr.sum(t) + cr.mean(t)
+
+
+@pytest.mark.parametrize("graph", [_sum_plus_mean_of_tanh,
+                                   lambda x, v: cr.sum(v) + cr.sum(v + x),
+                                   lambda x, v: cr.sum(v * 2.0) + cr.sum(v)])
+@pytest.mark.parametrize("x_shape", [(3,), (2, 3), (None, 3)])
+def test_gradient_from_two_broadcasts_compiles_to_eager(graph, x_shape):
+    xv = np.random.default_rng(0).normal(size=(2, 3) if len(x_shape) == 2 else (3,))
+    v0 = np.array([0.1, -0.2, 0.3])
+    x = cr.placeholder(x_shape, dtype=np.float64, name="x")
+    v = cr.Variable(v0.copy(), name="v")
+    f = cr.function([x], cr.grad(graph(x, v), [v]))
+    ve = cr.Variable(v0.copy())
+    (want,) = cr.grad(graph(cr.tensor(xv), ve), [ve])
+    (got,) = f(xv)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-12)

@@ -9,6 +9,15 @@ from .ir import UPDATE, Eqn, Program
 _BROADCASTING = {"add", "sub", "mul", "div"}
 
 
+def _shapes(prog: Program) -> dict:
+    """name -> shape of every value the program reads or makes."""
+    shape_of = {n: tuple(t.shape) for n, t in prog.placeholders.items()}
+    shape_of.update((n, tuple(t.shape)) for n, t in prog.variables)
+    shape_of.update((n, tuple(v.shape)) for n, v in prog.constants.items())
+    shape_of.update((e.out, tuple(e.node.shape)) for e in prog.eqns)
+    return shape_of
+
+
 def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
     """``gb = np.broadcast_to(g, x.shape); gx = gb * y`` is ``gx = g * y`` when ``y`` already
     has the full shape: NumPy broadcasts for free, so the explicit line goes."""
@@ -18,14 +27,17 @@ def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
             readers.setdefault(n, []).append(e)
     keep = set(protected)
     drop = set()
+    shape_of = _shapes(prog)
     for e in prog.eqns:
         if e.op.name != "broadcast_like" or e.out in keep:
             continue
         full = tuple(e.node.shape)
         uses = readers.get(e.out, [])
+        # the other operand must have the full shape as the line now reads: when both are
+        # broadcasts, the first one dropped leaves the other one needed
         ok = bool(uses) and all(
             c.op.name in _BROADCASTING and tuple(c.node.shape) == full and any(
-                n != e.out and tuple(x.shape) == full for n, x in zip(c.ins, c.node.inputs))
+                n != e.out and shape_of.get(n) == full for n in c.ins)
             for c in uses)
         if ok:
             for c in uses:
