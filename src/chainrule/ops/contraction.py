@@ -97,11 +97,33 @@ def _einsum_vjp(F, g, out, *xs, spec):
     return tuple(grads)
 
 
+def _einsum_infer(*xs, spec):
+    # each letter's size from the operands that know it: a free (None) dim takes a fixed size
+    # met elsewhere, and stays free only if no operand fixes it (stand-in sizes would guess)
+    ins, out = spec.split("->")
+    size: dict = {}
+    for sub, x in zip(ins.split(","), xs):
+        for c, n in zip(sub, x.shape):
+            m = size.get(c, 1)
+            if n is None:
+                size[c] = None if m == 1 else m
+            elif n != 1:
+                if m not in (1, None) and m != n:
+                    raise ShapeError(f"einsum: index {c!r} of {spec!r} has sizes {m} and {n} "
+                                     f"for operands of shapes {[x.shape for x in xs]}")
+                size[c] = n
+            else:
+                size.setdefault(c, 1)
+    dtype = np.result_type(*[x.dtype for x in xs])
+    return tuple(size[c] for c in out), dtype
+
+
 einsum_p = primitive(
     "einsum", _einsum, _einsum_vjp,
     lambda a, p, node: f"np.einsum({p['spec']!r}, {', '.join(a)}"
                        f"{', optimize=True' if len(a) > 2 else ''})", "einsum",
-    fresh=False)   # NumPy returns a view for a pure permutation or diagonal ("ij->ji")
+    fresh=False,   # NumPy returns a view for a pure permutation or diagonal ("ij->ji")
+    infer=_einsum_infer)
 
 
 def einsum(subscripts: str, *operands) -> Tensor:

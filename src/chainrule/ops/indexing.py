@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.tensor import Tensor
 from ..errors import ShapeError
+from . import shape as sh
 from .axes import _axis_arg, _norm_axis, _tensor
 from .registry import lift, primitive
 
@@ -107,6 +108,12 @@ def gather(x, axis: int | None = None, index=None, *, dim: int | None = None) ->
         raise TypeError("gather: needs an axis (dim) and an index")
     x = _tensor(x)
     index = _indices(index, "gather")
+    if x.ndim == 0 and index.ndim <= 1:      # PyTorch reads a 0-d tensor as one element
+        _norm_axis(axis, 0, "gather")
+        if index.ndim == 0:
+            return sh.reshape(gather(sh.reshape(x, shape=(1,)), 0, sh.reshape(index, shape=(1,))),
+                              shape=())
+        return take_along_axis_p(sh.reshape(x, shape=(1,)), index, axis=0)
     if x.ndim != index.ndim:
         raise ShapeError(f"gather: index of shape {index.shape} needs as many dims as the "
                          f"tensor's {x.shape}")
