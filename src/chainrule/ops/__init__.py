@@ -45,14 +45,14 @@ def _numpy_kw(op: str, out, dtype) -> None:
     # np.sum(t) / np.mean(t) call t.sum(axis=..., out=None, dtype=None): accept the defaults
     if out is not None:
         raise TypeError(f"{op}: out= is not supported on tensors (results are new tensors)")
-    if dtype is not None:
-        raise TypeError(f"{op}: dtype= is not supported; cast first with .astype(dtype)")
+    raise TypeError(f"{op}: dtype= is not supported; cast first with .astype(dtype)")
 
 
 def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim=None, out=None,
         dtype=None) -> Tensor:
     """Sum over ``axis`` (all by default), like ``np.sum`` (``dim``/``keepdim`` as torch)."""
-    _numpy_kw("sum", out, dtype)
+    if out is not None or dtype is not None:
+        _numpy_kw("sum", out, dtype)
     return red.sum(x, axis=_axis(axis if dim is None else dim),
                    keepdims=keepdims if keepdim is None else keepdim)
 
@@ -60,20 +60,23 @@ def sum(x, axis=None, keepdims: bool = False, *, dim=None, keepdim=None, out=Non
 def mean(x, axis=None, keepdims: bool = False, *, dim=None, keepdim=None, out=None,
          dtype=None) -> Tensor:
     """Mean over ``axis`` (all by default), like ``np.mean`` (``dim``/``keepdim`` as torch)."""
-    _numpy_kw("mean", out, dtype)
+    if out is not None or dtype is not None:
+        _numpy_kw("mean", out, dtype)
     return red.mean(x, axis=_axis(axis if dim is None else dim),
                     keepdims=keepdims if keepdim is None else keepdim)
 
 
 def max(x, axis=None, keepdims: bool = False, *, out=None) -> Tensor:
     """Largest element over ``axis``; the gradient goes to the winner (ties split evenly)."""
-    _numpy_kw("max", out, None)
+    if out is not None:
+        _numpy_kw("max", out, None)
     return red.max(x, axis=_axis(axis), keepdims=keepdims)
 
 
 def min(x, axis=None, keepdims: bool = False, *, out=None) -> Tensor:
     """Smallest element over ``axis``; the gradient goes to the winner (ties split evenly)."""
-    _numpy_kw("min", out, None)
+    if out is not None:
+        _numpy_kw("min", out, None)
     return red.min(x, axis=_axis(axis), keepdims=keepdims)
 
 
