@@ -116,3 +116,25 @@ def test_repr_reads_like_pytorch():
         "  (2): Linear(in_features=4, out_features=2, bias=True)\n"
         ")"
     )
+
+
+def test_linear_compiles_to_x_at_w_t_without_copies_and_contiguous_weight_gradients():
+    cr.manual_seed(0)
+    model = cr.nn.Sequential(cr.nn.Linear(4, 8), cr.nn.ReLU(), cr.nn.Linear(8, 3))
+    x = cr.placeholder((None, 4), dtype=np.float32, name="x")
+    y = cr.placeholder((None,), dtype=np.int64, name="y")
+    loss = cr.cross_entropy(model(x), y)
+    params = model.parameters()
+    grads = cr.grad(loss, params)
+    step = cr.function([x, y], loss, updates=[(p, p - 0.1 * g) for p, g in zip(params, grads)])
+    src = step.source
+    # the transposed weight is a view BLAS reads as it is; the weight's gradient is computed
+    # in the weight's own (out, in) layout, so the update reads it contiguously
+    assert "linear = x @ p_0_weight.T" in src
+    assert "d0_weight = dadd.T @ x" in src and "p_0_weight -= 0.1 * d0_weight" in src
+    assert "copy" not in src.split("# update")[0] and "ascontiguousarray" not in src
+    # eager: the accumulated gradient is contiguous in (out, in) too
+    out = cr.cross_entropy(model(cr.tensor(np.ones((5, 4), np.float32))), np.arange(5) % 3)
+    out.backward()
+    assert model[0].weight.grad.shape == (8, 4)
+    assert model[0].weight.grad.numpy().flags.c_contiguous
