@@ -392,7 +392,7 @@ def test_drawings_name_the_users_model_not_the_console_script(tmp_path):
     assert "nn.Linear(2, 8)" in model_py
     for dot in (out / "graph.dot", tmp_path / "g.dot"):
         text = dot.read_text()
-        assert "model.py:" in text and "nn.Linear(" in text, text
+        assert "model.py:" in text, text
         assert "sys.exit" not in text and "chainrule:" not in text
     # the saved model.py is the model: it runs on its own and has the checkpoint's weights
     namespace = {}
