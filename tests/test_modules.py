@@ -282,6 +282,10 @@ def test_load_state_dict_strict_and_not():
     ours = cr.nn.Linear(2, 2).load_state_dict({"weight": np.zeros((2, 2)), "x": np.zeros(1)},
                                               strict=False)
     assert (ours.missing_keys, ours.unexpected_keys) == (tres.missing_keys, tres.unexpected_keys)
+    # torch Parameters (requiring grad) load as well as state-dict tensors
+    ours = cr.nn.Linear(2, 2)
+    ours.load_state_dict(dict(t.named_parameters()))
+    np.testing.assert_array_equal(ours.weight.data, t.weight.detach().numpy())
 
 
 def test_load_state_dict_shape_mismatch_and_transposed_hint():

@@ -31,7 +31,11 @@ def _rename(tensor: Any, name: str) -> None:
 
 
 def _as_array(value: Any) -> np.ndarray:
-    return np.asarray(value.data if isinstance(value, cr.Tensor) else value)
+    if isinstance(value, cr.Tensor):
+        return np.asarray(value.data)
+    if hasattr(value, "detach") and hasattr(value, "numpy"):   # a torch tensor, even a Parameter
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
 
 
 class IncompatibleKeys(NamedTuple):
