@@ -474,3 +474,49 @@ def test_zero_dim_tensors_as_torch(op, data):
         want, want_grads = torch_reference(op, arrays, kw0, w)
         assert_ways(all_ways(op, arrays, kw0, w), want, want_grads)
         return
+
+
+@every_op("free_dims")
+@SLOW
+@given(data=st.data())
+def test_free_leading_dims(op, data):
+    """Rows given arrays of data (labels, indices, conditions): every input a placeholder,
+    the first one's first dim free (None) as a batch is. The graph builds (shape inference
+    never indexes real data with stand-in sizes), evaluates and compiles to the eager values
+    and gradients."""
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs(shapes, seed)
+    if not arrays[0].ndim or not any(isinstance(v, np.ndarray) for v in kw.values()):
+        return
+    try:         # only rows whose first input takes another batch size (NumPy decides)
+        op.np(np.concatenate([arrays[0]] * 2), *arrays[1:], **kw)
+    except Exception:
+        return
+    out, grads, w = _eager_grads(op, arrays, kw, seed)
+    free = [(None,) + a.shape[1:] if i == 0 else a.shape for i, a in enumerate(arrays)]
+    phs = [cr.placeholder(s, dtype=a.dtype, name=f"x{i}") for i, (s, a) in
+           enumerate(zip(free, arrays))]
+    try:
+        sym = op.cr(*phs, **kw)
+    except NotImplementedError:         # a documented limit (concatenate along a free dim)
+        return
+    except cr.ShapeError as e:          # an op that refuses a free dim by design (squeeze)
+        if "free (None) dim" not in str(e):
+            raise
+        return
+    assert len(sym.shape) == out.ndim
+    assert all(d is None or d == n for d, n in zip(sym.shape, out.shape)), sym.shape
+    np.testing.assert_allclose(sym.eval(dict(zip(phs, arrays))), out.numpy(), rtol=1e-12,
+                               atol=1e-12)
+    vs = [cr.Variable(a, name=f"v{i}") for i, a in enumerate(arrays)]
+    offs = [cr.placeholder(s, dtype=a.dtype, name=f"o{i}") for i, (s, a) in
+            enumerate(zip(free, arrays))]
+    g_ph = cr.placeholder(tuple(None if i == 0 else n for i, n in enumerate(out.shape)),
+                          dtype=out.dtype, name="g")
+    sym = op.cr(*[v + o for v, o in zip(vs, offs)], **kw)
+    sgrads = cr.grad(sym, vs, grad_outputs=g_ph)
+    feed = [np.zeros_like(a) for a in arrays] + [np.asarray(w)]
+    got = cr.function(offs + [g_ph], [sym] + sgrads)(*feed)
+    np.testing.assert_allclose(got[0], out.numpy(), rtol=1e-12, atol=1e-12)
+    for g, want in zip(got[1:], grads):
+        np.testing.assert_allclose(g, want.numpy(), rtol=1e-12, atol=1e-12)

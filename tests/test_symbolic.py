@@ -158,3 +158,29 @@ def test_symbolic_gradient_is_named_after_its_variable():
     dW, db = cr.grad(cr.tanh(x @ W + b).sum(), [W, b])
     assert (dW.name, db.name) == ("dW", "db")
     assert dW.shape == (3, 4) and db.shape == (4,)
+
+
+# -- shape inference never indexes real data with stand-in sizes ---------------------------
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("loss", [cr.cross_entropy, cr.hinge_loss])
+def test_losses_on_a_free_batch_with_labels_given_as_an_array(loss, reduction):
+    labels = np.array([0, 2, 1, 2])
+    x = cr.placeholder((None, 3), dtype=np.float64, name="x")
+    W = cr.Variable(np.eye(3) * 0.5, name="W")
+    out = loss(x @ W, labels, reduction=reduction)
+    assert out.shape == ((4,) if reduction == "none" else ())
+    xv = np.random.default_rng(0).normal(size=(4, 3))
+    We = cr.Variable(np.eye(3) * 0.5)
+    eager = loss(cr.tensor(xv) @ We, labels, reduction=reduction)
+    np.testing.assert_allclose(out.eval({x: xv}), eager.numpy(), rtol=1e-12)
+    g = np.ones(out.shape)
+    (dW,) = cr.grad(out, [W], grad_outputs=g)
+    (dWe,) = cr.grad(eager, [We], grad_outputs=g)
+    np.testing.assert_allclose(cr.function([x], dW)(xv), dWe.numpy(), rtol=1e-12)
+
+
+def test_integer_index_into_a_free_dim():
+    x = cr.placeholder((None,), dtype=np.float64, name="x")
+    out = x[np.array([2, 2, 0])]
+    assert out.shape == (3,)
+    np.testing.assert_array_equal(out.eval({x: np.arange(4.0)}), [2.0, 2.0, 0.0])

@@ -32,7 +32,9 @@ def _seed(root: Tensor, grad, symbolic: bool) -> object:
     else:
         arr = _to_array(grad, root.dtype)
         arr = _reg._const(arr) if symbolic else arr
-    if tuple(arr.shape) != tuple(root.shape) and None not in root.shape:
+    # a free (None) dim on either side fits any size
+    if len(arr.shape) != len(root.shape) or any(
+            a is not None and b is not None and a != b for a, b in zip(arr.shape, root.shape)):
         raise ShapeError(f"gradient of shape {tuple(arr.shape)} given for {root._describe()}")
     return arr
 

@@ -236,9 +236,11 @@ _new = Tensor.__new__
 def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     """Record ``prim`` on symbolic inputs, inferring the result's shape at build time.
 
-    The shape rule is the forward rule itself, run on small stand-in arrays: every free
-    (``None``) dimension is tried at two sizes; a result dimension that follows them is free,
-    one that stays put is fixed, and a mismatch raises here, at the line that built it.
+    The shape rule is the forward rule itself, run on stand-in arrays: every free (``None``)
+    dimension is tried at two sizes; a result dimension that follows them is free, one that
+    stays put is fixed, and a mismatch raises here, at the line that built it. Every input is
+    a stand-in, constants and Variables too: real data (labels, say) indexed by a stand-in
+    batch would fail for reasons that have nothing to do with the user's shapes.
     """
     site = capture_site()
     if any(type(x) is not Tensor for x in xs):
@@ -246,22 +248,63 @@ def _apply_symbolic(prim: Primitive, xs: tuple, params: dict) -> Tensor:
     if prim.infer is not None:
         shape, dtype = prim.infer(*xs, **params)
         return _symbolic(prim, xs, params, shape, dtype, site)
-    results = []
-    try:
-        for n in (2, 3):
-            results.append(np.asarray(prim.impl(*[_dummy(x, n) for x in xs], **params)))
-    except (ValueError, IndexError, TypeError) as e:
-        # a free dim that only fits as 1 (broadcast against a fixed size) is still fine
-        try:
-            results = [np.asarray(prim.impl(*[_dummy(x, 1) for x in xs], **params))] * 2
-        except (ValueError, IndexError, TypeError):
-            raise _op_error(prim, xs, params, e, site) from None
-    a, b = results
+    a, b = _stand_in_runs(prim, xs, params, site)
     if a.ndim != b.ndim:
         raise ShapeError(f"{prim.name}: cannot infer the rank of the result for shapes "
                          f"{', '.join(_fmt_shape(x.shape) for x in xs)}\n  built at {describe(site)}")
     shape = tuple(m if m == k else None for m, k in zip(a.shape, b.shape))
     return _symbolic(prim, xs, params, shape, a.dtype, site)
+
+
+def _stand_in_runs(prim: Primitive, xs: tuple, params: dict, site) -> tuple:
+    """Two results of the forward rule on stand-ins whose free dims differ between the runs
+    (equal results where no free dim can vary)."""
+    k = len(xs)
+    errors = []
+
+    def run(n, m=None):       # n[i], m[i]: the sizes of input i's free dims in each run
+        try:
+            a = np.asarray(prim.impl(*[_dummy(x, s) for x, s in zip(xs, n)], **params))
+            return a, a if m is None else np.asarray(
+                prim.impl(*[_dummy(x, s) for x, s in zip(xs, m)], **params))
+        except (ValueError, IndexError, TypeError) as e:
+            errors.append(e)
+            return None
+
+    got = run((2,) * k, (3,) * k)        # every free dim alike: the common batch dim
+    if got is not None:
+        return got
+    # an index array among the params (x[[0, 2, 2]]) needs free dims that hold its entries
+    reach = max([int(np.abs(v).max()) + 1 for v in _index_arrays(params)], default=0)
+    if reach > 2:
+        got = run((reach,) * k, (reach + 1,) * k)
+        if got is not None:
+            return got
+    # free dims of different inputs are independent: vary each input's alone, the others at 1
+    # (broadcast against it); a result dim is free if any of them moves it
+    free = [i for i, x in enumerate(xs) if None in x.shape]
+    alone = [run(tuple(2 if j == i else 1 for j in range(k)),
+                 tuple(3 if j == i else 1 for j in range(k))) for i in free]
+    alone = [r for r in alone if r is not None]
+    if len(free) > 1 and alone and len({a.ndim for r in alone for a in r}) == 1:
+        a = alone[0][0]
+        moved = np.zeros(a.ndim, bool)
+        for r, q in alone:
+            moved |= np.array(r.shape) != np.array(q.shape)
+        return a, np.empty(tuple(n + 1 if m else n for n, m in zip(a.shape, moved)), a.dtype)
+    # a free dim that only fits as 1, or as the size of a fixed dim it must match (logits rows
+    # against a constant array of labels): the result is then fixed, as it is at run time
+    for n in [1] + sorted({d for x in xs for d in x.shape if d is not None and d > 1}):
+        got = run((n,) * k)
+        if got is not None:
+            return got
+    raise _op_error(prim, xs, params, errors[0], site) from None
+
+
+def _index_arrays(params: dict) -> list:
+    """The non-empty integer arrays among ``params`` (indices, as in ``x[[0, 2]]``)."""
+    items = [v for p in params.values() for v in (p if isinstance(p, tuple) else (p,))]
+    return [v for v in items if isinstance(v, np.ndarray) and v.dtype.kind in "iu" and v.size]
 
 
 def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, site) -> Tensor:
@@ -278,12 +321,12 @@ def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, sit
 
 
 def _dummy(x: Tensor, n: int) -> np.ndarray:
-    if x.data is not None:
-        return x.data
-    shape = tuple(n if d is None else d for d in x._shape)
-    if x._dtype.kind in "iub":  # integer inputs are usually indices: keep them in range
-        return np.zeros(shape, x._dtype)
-    return np.ones(shape, x._dtype)
+    """A stand-in for ``x`` with each free dim of size ``n``: ones, or zeros for integer
+    inputs (usually indices: zeros are always in range); a read-only view, allocated once."""
+    shape = tuple(n if d is None else d for d in x.shape)
+    dtype = x.dtype
+    return np.broadcast_to(np.zeros((), dtype) if dtype.kind in "iub" else np.ones((), dtype),
+                           shape)
 
 
 def _op_error(prim: Primitive, xs: tuple, params: dict, e: Exception, site) -> Exception:
