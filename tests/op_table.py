@@ -855,6 +855,8 @@ def conv_shapes(draw, bias=True):
 
 
 def _t_conv2d(x, w, b=None, **kw):
+    if x.shape[1] == 0:     # PyTorch answers (N, 0, OH, OW) whatever the weight's O
+        raise ValueError("zero input channels")
     return _t().nn.functional.conv2d(x, w, b, **kw)
 
 
@@ -962,6 +964,18 @@ def linear_shapes(draw):
     return (lead + (i,), (o, i), (o,)), {}
 
 
+def _t_channels(x, w):
+    if x.shape[1] != w.shape[0]:     # PyTorch does not check the weight when C is 0
+        raise ValueError("weight does not match the channels")
+    return x
+
+
+def _t_groups(x):
+    if x.numel() == 0:    # PyTorch's weight gradient is NaN there; a sum over nothing is 0
+        raise ValueError("empty groups")
+    return x
+
+
 def _t_tensors(kw):
     return {k: _t().tensor(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
 
@@ -981,11 +995,12 @@ OPS += [
        **SMOOTH),
     Op("batch_norm", lambda x, w, b: cr.batch_norm(x, None, None, w, b, training=True),
        _np_batch_norm,
-       lambda x, w, b: _t().nn.functional.batch_norm(x, None, None, w, b, training=True), 3,
+       lambda x, w, b: _t().nn.functional.batch_norm(_t_channels(x, w), None, None, w, b,
+                                                      training=True), 3,
        batch_norm_shapes(), (R, R, R), **SMOOTH),
     Op("batch_norm_eval", lambda x, w, b, **kw: cr.batch_norm(x, weight=w, bias=b, **kw),
        _np_bn_eval,
-       lambda x, w, b, **kw: _t().nn.functional.batch_norm(x, weight=w, bias=b,
+       lambda x, w, b, **kw: _t().nn.functional.batch_norm(_t_channels(x, w), weight=w, bias=b,
                                                            **_t_tensors(kw)),
        3, batch_norm_eval_shapes(), (R, R, R), **SMOOTH),
     Op("layer_norm", lambda x, w, b, **kw: cr.layer_norm(x, weight=w, bias=b, **kw),
@@ -994,32 +1009,16 @@ OPS += [
        layer_norm_shapes(), (R, R, R), **SMOOTH),
     Op("group_norm", lambda x, w, b, **kw: cr.group_norm(x, weight=w, bias=b, **kw),
        _np_group_norm,
-       lambda x, w, b, **kw: _t().nn.functional.group_norm(x, weight=w, bias=b, **kw), 3,
+       lambda x, w, b, **kw: _t().nn.functional.group_norm(_t_groups(x), weight=w, bias=b, **kw),
+       3,
        group_norm_shapes(), (R, R, R), **SMOOTH),
     Op("embedding", lambda w, *, indices: cr.embedding(indices, w),
        lambda w, *, indices: w[indices],
        lambda w, *, indices: _t().nn.functional.embedding(_t().tensor(indices), w), 1,
-       embedding_shapes(), (R,), **SMOOTH,
-       bugs={"free_dims": "a weight with a free (None) number of rows: -None in "
-                          "ops/embedding.py (nn helper)"}),
+       embedding_shapes(), (R,), **SMOOTH),
     Op("linear", lambda x, w, b: cr.nn.functional.linear(x, w, b),
        lambda x, w, b: x @ w.T + b, lambda x, w, b: _t().nn.functional.linear(x, w, b), 3,
        linear_shapes(), (R, R, R), **SMOOTH),
-]
-
-@st.composite
-def linear_layer_shapes(draw):
-    """x (..., in) with 1-3 axes, weight (out, in): nn.Linear's primitive."""
-    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=MAX_SIDE))
-    n_in, n_out = draw(st.integers(1, MAX_SIDE)), draw(st.integers(1, MAX_SIDE))
-    return (tuple(lead) + (n_in,), (n_out, n_in)), {}
-
-
-# nn.Linear's primitive (chainrule/ops/linear.py): x @ W.T with W in PyTorch's (out, in) layout
-OPS += [
-    Op("linear_layer", lambda x, w: cr.ops.linear(x, w), lambda x, w: x @ w.T,
-       lambda x, w: _t().nn.functional.linear(x, w), 2, linear_layer_shapes(), (R, R),
-       **SMOOTH),
 ]
 
 BY_NAME = {op.name: op for op in OPS}

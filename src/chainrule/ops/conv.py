@@ -192,6 +192,11 @@ affine = primitive(
     lambda a, p, node: f"$ = {a[0]} @ {a[1]}\nnp.add($, {a[2]}, out=$)", "x @ W + b")
 
 
+def _known(n, x: str) -> str:
+    """A size as a literal, or read from the array at run time when it is free."""
+    return str(n) if n is not None else f"{x}.shape[1]"
+
+
 def _unrows_infer(x, *, size):
     n = x.shape[0]
     return (None if n is None else n // (size[0] * size[1]), x.shape[1]) + tuple(size), x.dtype
@@ -207,12 +212,15 @@ unrows = primitive(
     "unrows", lambda x, *, size: x.reshape(-1, size[0], size[1], x.shape[1]).transpose(0, 3, 1, 2),
     (lambda F, g, out, x, *, size: F.rows(g),),
     lambda a, p, node: f"{a[0]}.reshape(-1, {p['size'][0]}, {p['size'][1]}, "
-                       f"{node.inputs[0].shape[1]}).transpose(0, 3, 1, 2)",
-    "to NCHW", fresh=False, infer=_unrows_infer)
+                       f"{_known(node.inputs[0].shape[1], a[0])}).transpose(0, 3, 1, 2)",
+    # marked fresh although a view: its input is the conv's own product, read by nothing
+    # else, so the ReLU after a conv may reuse the storage in compiled code (``out=``)
+    "to NCHW", fresh=True, infer=_unrows_infer)
 rows = primitive(
     "rows", lambda x: x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1]),
     (lambda F, g, out, x: F.unrows(g, size=x.shape[2:]),),
-    lambda a, p, node: f"np.transpose({a[0]}, (0, 2, 3, 1)).reshape(-1, {node.inputs[0].shape[1]})",
+    lambda a, p, node: f"np.transpose({a[0]}, (0, 2, 3, 1)).reshape("
+                       f"-1, {_known(node.inputs[0].shape[1], a[0])})",
     "to rows", fresh=False, infer=_rows_infer)
 
 A.__dict__.update(im2col=im2col_array, col2im=col2im_array, sum_rows=sum_rows_array,
@@ -280,15 +288,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 
                          f"got {x.shape} and {weight.shape}")
     _, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
-    if h is None or w is None or c is None:
-        raise ShapeError(f"conv2d: the channel and spatial sizes must be known, got x of shape "
-                         f"{x.shape} (only the batch size may be None)")
-    if groups < 1 or c % groups or o % groups or c // groups != cg:
+    if h is None or w is None or c is None or None in (cg, kh, kw):
+        raise ShapeError(f"conv2d: the channel, spatial and kernel sizes must be known, got x "
+                         f"of shape {x.shape} and weight {weight.shape} (only the batch size "
+                         f"and the number of filters may be None)")
+    if min(kh, kw) < 1:
+        raise ShapeError(f"conv2d: empty kernel {weight.shape}")
+    if groups < 1 or c % groups or (o is None and groups > 1) or (o or 0) % groups \
+            or c // groups != cg:
         raise ShapeError(f"conv2d: x has {c} channels and weight {weight.shape} with groups="
                          f"{groups}: weight must be (O, C/groups, kH, kW), O divisible by groups")
     if bias is not None:
         bias = _as_tensor(bias)
-        if bias.shape != (o,):
+        if bias.ndim != 1 or None not in (o, bias.shape[0]) and bias.shape != (o,):
             raise ShapeError(f"conv2d: bias of shape {bias.shape} for {o} output channels")
     stride_, dilation_ = _pair(stride, "stride"), _pair(dilation, "dilation")
     if min(stride_) < 1 or min(dilation_) < 1:
@@ -310,10 +322,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 
 
 def _conv(x: Tensor, weight: Tensor, bias, stride, pad, dilation) -> Tensor:
     _, c, h, w = x.shape
-    o, _, kh, kw = weight.shape
+    _, _, kh, kw = weight.shape
     cols = im2col(x, kernel=(kh, kw), stride=stride, padding=pad, dilation=dilation)
     # filters as a (kh*kw*C, O) matrix, rows in the windows' column order
-    wmat = sh.reshape(sh.transpose(weight, axes=(2, 3, 1, 0)), shape=(kh * kw * c, o))
+    wmat = sh.reshape(sh.transpose(weight, axes=(2, 3, 1, 0)), shape=(kh * kw * c, -1))
     out = linalg.matmul(cols, wmat) if bias is None else affine(cols, wmat, bias)
     oh = _out_size(h, kh, stride[0], pad[0], dilation[0])
     ow = _out_size(w, kw, stride[1], pad[1], dilation[1])

@@ -15,7 +15,7 @@ from .registry import lift, primitive
 SOURCE = '''\
 def _embedding_scatter(g, like, indices):
     out = np.zeros(like.shape, dtype=g.dtype)
-    np.add.at(out, indices.ravel(), g.reshape(-1, like.shape[1]))  # repeated indices add up
+    np.add.at(out, indices.ravel(), g.reshape(indices.size, like.shape[1]))  # repeats add up
     return out
 '''
 _namespace: dict = {"np": np}

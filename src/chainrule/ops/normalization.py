@@ -167,29 +167,43 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
             raise ShapeError(f"batch_norm: {name} of shape {np.shape(_array(v))} for "
                              f"x of shape {x.shape} with {c} channels")
     if training:
-        if x.data is not None and x.shape[0] * int(np.prod(x.shape[2:])) <= 1:
+        if x.data is not None and x.shape[0] * int(np.prod(x.shape[2:])) == 1:
             raise ShapeError(f"batch_norm: training needs more than one value per channel, "
                              f"got x of shape {x.shape}")
         out = batch_norm_train(x, weight, bias, eps=float(eps))
         if running_mean is None or running_var is None:
             return out
         if x.data is not None:
+            if x.size == 0:         # nothing to learn from an empty batch
+                return out
             _update_running(x.data, _array(running_mean), _array(running_var), momentum)
         elif isinstance(running_mean, Tensor) and isinstance(running_var, Tensor):
             # a graph: computing ``out`` in a compiled step also writes the new statistics
             from ..graph.state import add_side_updates
 
-            new_mean, new_var = batch_norm_running_stats(x, running_mean, running_var, momentum)
+            new_mean, new_var = batch_norm_running_stats(x, _graph_read(running_mean, x),
+                                                         _graph_read(running_var, x), momentum)
             add_side_updates(out, [(running_mean, new_mean), (running_var, new_var)])
         return out
     if running_mean is None or running_var is None:
         raise ShapeError("batch_norm: evaluation mode (training=False) needs running_mean "
                          "and running_var")
-    rm, rv = _as_tensor(running_mean, x), _as_tensor(running_var, x)
+    rm = _graph_read(_as_tensor(running_mean, x), x)
+    rv = _graph_read(_as_tensor(running_var, x), x)
     shape = _per_channel_shape(x.ndim, c)
     scale = ew.mul(weight, ew.powc(ew.add(rv, eps), p=-0.5))
     shift = ew.sub(bias, ew.mul(rm, scale))
     return ew.add(ew.mul(x, sh.reshape(scale, shape=shape)), sh.reshape(shift, shape=shape))
+
+
+def _graph_read(state: Tensor, x: Tensor) -> Tensor:
+    """On a graph, a buffer with a value (no gradient) read through a node, so that compiled
+    code reads it when it runs instead of freezing what it held at build time."""
+    if x.data is None and state.data is not None and not state.requires_grad:
+        from ..graph.state import read
+
+        return read(state)
+    return state
 
 
 def _update_running(x: np.ndarray, rm: np.ndarray, rv: np.ndarray, momentum: float) -> None:
@@ -275,8 +289,9 @@ def group_norm(x, num_groups: int, weight=None, bias=None, eps: float = 1e-5) ->
     if any(n is None for n in rest):
         raise ShapeError(f"group_norm: only the batch size may be None, got {x.shape}")
     size = int(np.prod(rest)) // num_groups
-    grouped = sh.reshape(x, shape=(-1, num_groups, size))
-    out = sh.reshape(_standardize(grouped, (-1,), eps), shape=(-1,) + tuple(rest))
+    n = x.shape[0]
+    grouped = sh.reshape(x, shape=(-1 if n is None else n, num_groups, size))
+    out = sh.reshape(_standardize(grouped, (-1,), eps), shape=(-1 if n is None else n,) + tuple(rest))
     shape = _per_channel_shape(x.ndim, x.shape[1])
     if weight is not None:
         out = ew.mul(out, sh.reshape(_as_tensor(weight, x), shape=shape))

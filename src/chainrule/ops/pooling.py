@@ -61,14 +61,19 @@ def _max_pool2d_scatter(g, x, out, kernel, stride, padding):
     ph, pw = padding
     xp, wins = _pool_windows(x, kernel, stride, padding, -np.inf)
     hits = [win == out for win in wins]
-    count = hits[0].astype(g.dtype)
-    for hit in hits[1:]:
-        count += hit
-    share = g / count
+    if sum(np.count_nonzero(hit) for hit in hits) > out.size:     # ties: split g evenly
+        count = hits[0].astype(g.dtype)
+        for hit in hits[1:]:
+            count += hit
+        g = g / count
     gx = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=g.dtype).transpose(0, 3, 1, 2)
     _, gwins = _pool_windows(gx, kernel, stride, (0, 0), 0)
-    for gwin, hit in zip(gwins, hits):
-        gwin += hit * share
+    if kernel[0] <= stride[0] and kernel[1] <= stride[1]:    # windows apart: written once
+        for gwin, hit in zip(gwins, hits):
+            np.multiply(hit, g, out=gwin)
+    else:
+        for gwin, hit in zip(gwins, hits):
+            gwin += hit * g
     return gx[:, :, ph:ph + h, pw:pw + w]
 ''',
     "_max_pool2d_gather": '''\
