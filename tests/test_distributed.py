@@ -108,3 +108,132 @@ def test_world_of_one_without_init():
     (w * 2.0).sum().backward()
     cr.distributed.allreduce_gradients([w], weight=0.5)
     assert w.grad.numpy().tolist() == [1.0, 1.0, 1.0]
+
+
+# -- chainrule train --workers N --------------------------------------------------------------
+CHAINRULE = [sys.executable, "-m", "chainrule"]
+SMALL = ["--hidden", "16", "--no-progress"]
+
+
+def train(out: Path, *args: str, workers: int = 1, timeout: float = 120):
+    cmd = [*CHAINRULE, "train", "--out", str(out), *SMALL, *args]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+
+
+def weights(out: Path) -> dict:
+    import chainrule as cr
+
+    return cr.load(out / "checkpoint.npz")["model"]
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_allclose(wa[k], wb[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+@pytest.mark.parametrize("mode", ["--compiled", "--eager"])
+def test_train_workers_reaches_the_one_process_weights(tmp_path, mode):
+    one = train(tmp_path / "one", "--epochs", "2", mode)
+    two = train(tmp_path / "two", "--epochs", "2", mode, workers=2)
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert "on 2 MPI ranks" in two.stdout
+    assert two.stdout.count("epoch   2/2") == 1          # rank 0 alone prints
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+    import chainrule as cr
+
+    assert int(cr.load(tmp_path / "two" / "checkpoint.npz")["world_size"]) == 2
+
+
+@pytest.mark.parametrize("first,then", [(2, 1), (1, 2)])
+def test_resume_with_another_number_of_workers(tmp_path, first, then):
+    whole = train(tmp_path / "whole", "--epochs", "2")
+    assert whole.returncode == 0, whole.stderr
+    part = train(tmp_path / "part", "--epochs", "1", workers=first)
+    assert part.returncode == 0, part.stderr
+    rest = subprocess.run([*CHAINRULE, "train", "--out", str(tmp_path / "part"), "--resume",
+                           "--epochs", "2", "--no-progress"]
+                          + (["--workers", str(then)] if then > 1 else []),
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert rest.returncode == 0, rest.stderr
+    assert_same_weights(tmp_path / "whole", tmp_path / "part")
+
+
+def _start(out: Path) -> subprocess.Popen:
+    cmd = [*CHAINRULE, "train", "--out", str(out), *SMALL, "--epochs", "500", "--workers", "2"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while not (out / "checkpoint.npz").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint after 90 s"
+        time.sleep(0.1)
+    return proc
+
+
+def _rank_pids(out: Path, rank: int) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            env = (d / "environ").read_bytes().split(b"\0")
+            cmdline = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env and str(out).encode() in cmdline:
+            pids.append(int(d.name))
+    return pids
+
+
+def test_a_killed_rank_ends_the_run_and_the_checkpoint_stays(tmp_path):
+    import chainrule as cr
+
+    out = tmp_path / "run"
+    proc = _start(out)
+    pids = _rank_pids(out, 1)
+    assert pids
+    start = time.monotonic()
+    for pid in pids:
+        os.kill(pid, 9)
+    proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode != 0
+    state = cr.load(out / "checkpoint.npz")
+    assert int(state["epoch"]) >= 1
+    again = subprocess.run([*CHAINRULE, "train", "--out", str(out), "--resume", "--epochs",
+                            str(int(state["epoch"]) + 1), "--no-progress"],
+                           env=ENV, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+
+
+def test_ctrl_c_on_the_launcher_stops_every_rank_and_saves(tmp_path):
+    import signal
+
+    import chainrule as cr
+
+    out = tmp_path / "run"
+    proc = _start(out)
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)        # what a terminal's Ctrl-C does
+    stdout, stderr = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stdout
+    assert "Traceback" not in stderr
+    assert not _rank_pids(out, 0) and not _rank_pids(out, 1)
+    state = cr.load(out / "checkpoint.npz")
+    assert int(state["epoch"]) >= 1
+
+
+def test_workers_without_a_positive_count_is_a_usage_error(tmp_path):
+    r = subprocess.run([*CHAINRULE, "train", "--workers", "0", "--out", str(tmp_path / "x")],
+                       env=ENV, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "chainrule train: error: argument --workers: must be at least 1, got 0")

@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -39,6 +40,7 @@ import chainrule as cr
 from ..data import DATASETS
 from . import report
 from .export import add_export_arguments, cmd_export
+from .workers import in_mpi_job, launch, share_from_rank0
 from .training import (
     ACTIVATIONS,
     CHECKPOINT,
@@ -183,6 +185,9 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
                        help="start over in an --out that holds a run (its files are moved "
                             "to a replaced-<timestamp> folder inside it, not deleted)")
     run.add_argument("--no-progress", action="store_true", help="plain lines, no progress bar")
+    run.add_argument("--workers", type=_count, default=1, metavar="N",
+                     help="train data-parallel on N MPI ranks of this machine, each on its "
+                          "shard of every batch (needs chainrule[mpi]; default: 1)")
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -301,14 +306,16 @@ def _prepare_out(out: Path) -> None:
         raise UsageError(f"--out {out} cannot be written to ({exc.strerror or exc})") from None
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def _plan_train(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Check the command against the run directory and settle the run: its folder, config and
+    whether it resumes (None: nothing left to train). Only this step touches the folder."""
     given = _given(args)
     if args.resume:
         out, config, done = _resume_config(args, given)
         if done >= config["epochs"]:
             print(f"{out} has already trained all {done} epochs; nothing to do "
                   f"(give --epochs above {done} to train it further)")
-            return 0
+            return None
     else:
         config = _new_config(given)
         out = args.out if args.out is not None else _fresh_run_dir(config["dataset"])
@@ -320,18 +327,51 @@ def cmd_train(args: argparse.Namespace) -> int:
                     f"choose another --out")
             print(f"--force: the previous run in {out} was moved to {_move_aside(out)}")
     _prepare_out(out)
-    progress = report.Progress(enabled=False if args.no_progress else None)
-    trainer = Trainer(config, out, progress=progress)
-    if args.resume:
+    return {"out": str(out), "config": config, "resume": bool(args.resume)}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.workers > 1 and not in_mpi_job():
+        return launch(args.workers, list(args.argv))
+    if in_mpi_job():
+        cr.distributed.init()
+    rank, world = cr.distributed.rank(), cr.distributed.world_size()
+    if rank != 0:                        # rank 0 speaks for the job
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (for the life of the process)
+    plan, error = None, None
+    if rank == 0:
+        try:
+            plan = _plan_train(args)
+        except UsageError as exc:
+            error = str(exc)
+    if world > 1:
+        error, plan = share_from_rank0([error, plan])
+    if error is not None:
+        if rank != 0:
+            return 2                     # rank 0 says why
+        raise UsageError(error)
+    if plan is None:
+        return 0
+    out, config = Path(plan["out"]), plan["config"]
+    progress = report.Progress(enabled=False if args.no_progress or rank != 0 else None)
+    trainer = Trainer(config, out, progress=progress,
+                      log=print if rank == 0 else (lambda text: None))
+    if plan["resume"]:
         trainer.restore(out / CHECKPOINT)
         print(f"resuming {out} at epoch {trainer.epoch} of {config['epochs']}")
+    ranks = f" on {world} MPI ranks" if world > 1 else ""
     print(f"{trainer.model}\n{trainer.optimizer}, {len(trainer.dataset.X_train)} training "
-          f"samples, {'compiled' if trainer.compiled else 'eager'} steps, writing to {out}")
+          f"samples, {'compiled' if trainer.compiled else 'eager'} steps{ranks}, "
+          f"writing to {out}")
     try:
         rows = trainer.fit()
     except Interrupted as stop:
         print(f"\n{stop}")
+        if world > 1 and stop.signum == getattr(signal, "SIGUSR1", None):
+            return 0     # the launcher asked (Ctrl-C): a clean stop, it reports the signal
         return 128 + stop.signum
+    if rank != 0:
+        return 0
     written = trainer.write_artifacts()
     print(report.summary_table(rows))
     names = [CHECKPOINT, "metrics.csv", MODEL_FILE, *(p.name for p in written)]
@@ -513,6 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``chainrule`` console script; returns the exit status."""
     with _guarded_streams():
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         name = args.command
         try:
             return COMMANDS[name].run(args)

@@ -193,8 +193,10 @@ class _StopSignals:
     terminal closed) into a flag checked between steps, so a step is never cut in half and
     the run is saved; a second one raises ``KeyboardInterrupt``, which saves too."""
 
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                    if hasattr(signal, name))
+    # SIGUSR1: how `chainrule train --workers N` asks its MPI ranks to stop (mpiexec
+    # forwards it to every rank)
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP",
+                                                       "SIGUSR1") if hasattr(signal, name))
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -257,8 +259,12 @@ class Trainer:
         self.model, self.loss_fn, self._loss_of = code["model"], code["loss_fn"], code["loss_of"]
         self.optimizer = make_optimizer(self.config["optimizer"], self.model.parameters(),
                                         float(self.config["lr"]), float(self.config["momentum"]))
+        # data parallel (chainrule train --workers N): every rank draws the same shuffle and
+        # takes its shard of each global batch; rank 0 alone writes files
+        self.rank, self.world = cr.distributed.rank(), cr.distributed.world_size()
         self.loader = DataLoader(ds.X_train, ds.y_train, int(self.config["batch_size"]),
-                                 shuffle=True, seed=seed)
+                                 shuffle=True, seed=seed, rank=self.rank,
+                                 world_size=self.world)
         self.epoch = 0
         self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.rows: list[dict[str, float]] = []
@@ -288,7 +294,16 @@ class Trainer:
         self._set_training(True)
         logits = self.model(x)
         loss = self.loss_fn(logits, labels)
-        step = self.optimizer.minimize(loss, [x, labels], outputs=[loss, logits])
+        if self.world > 1:
+            # this rank's share of the global batch's mean loss: its gradients are summed
+            weight = cr.placeholder((), dtype=X.dtype, name="share")
+            ranks_step = cr.distributed.compiled_step(self.optimizer, loss, [x, labels],
+                                                      outputs=[loss, logits], weight=weight)
+
+            def step(xb: np.ndarray, yb: np.ndarray) -> Any:
+                return ranks_step(xb, yb, np.asarray(self._share(yb), X.dtype))
+        else:
+            step = self.optimizer.minimize(loss, [x, labels], outputs=[loss, logits])
         self._set_training(False)
         try:
             forward = cr.function([x], self.model(x))
@@ -306,8 +321,15 @@ class Trainer:
         logits = self.model(cr.tensor(xb))
         loss = self.loss_fn(logits, yb)
         loss.backward()
+        if self.world > 1:
+            cr.distributed.allreduce_gradients(self.model.parameters(),
+                                               weight=self._share(yb))
         self.optimizer.step()
         return float(loss.item()), logits.numpy()
+
+    def _share(self, yb: np.ndarray) -> float:
+        """This rank's share of the global batch (shards differ by at most one sample)."""
+        return len(yb) / self.loader.global_batch
 
     def _eager_forward(self, xb: np.ndarray) -> np.ndarray:
         self._set_training(False)
@@ -338,12 +360,28 @@ class Trainer:
             "loader": self.loader.state_dict(),
             "rng": default_generator().bit_generator.state,
             "epoch": self.epoch,
-            "partial": dict(self.partial),
+            "partial": self._global_partial(),
+            "world_size": self.world,
         }
+
+    def _global_partial(self) -> dict[str, float]:
+        """The epoch's running totals over every rank's shard (collective with N ranks)."""
+        if self.world == 1:
+            return dict(self.partial)
+        keys = ("loss_sum", "correct", "seen")
+        sums = np.array([float(self.partial[k]) for k in keys])
+        cr.distributed.allreduce_(sums, average=False)
+        total = dict(zip(keys, sums.tolist()))
+        total["correct"], total["seen"] = int(total["correct"]), int(total["seen"])
+        total["seconds"] = self.partial["seconds"]
+        return total
 
     def save_checkpoint(self) -> Path:
         path = self.out_dir / CHECKPOINT
-        cr.save(self.checkpoint_state(), path)
+        state = self.checkpoint_state()       # every rank: its totals are a collective
+        if self.rank == 0:
+            cr.save(state, path)
+        cr.distributed.barrier()   # no rank exits (ending the job) before the file is whole
         return path
 
     def restore(self, path: Path) -> None:
@@ -355,36 +393,42 @@ class Trainer:
         default_generator().bit_generator.state = state["rng"]
         self.epoch = int(state["epoch"])
         self.partial = dict(state["partial"])
+        if self.rank != 0:     # the saved totals are the whole job's: rank 0 carries them
+            self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0,
+                            "seconds": self.partial.get("seconds", 0.0)}
         self.rows = [r for r in report.read_metrics(self.out_dir / "metrics.csv")
                      if r["epoch"] <= self.epoch]
 
     # -- the loop -------------------------------------------------------------------------
     def fit(self) -> list[dict[str, float]]:
         """Train up to ``config["epochs"]``; on SIGINT/SIGTERM save, then raise ``Interrupted``."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / MODEL_FILE).write_text(self.model_source)
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / MODEL_FILE).write_text(self.model_source)
         epochs = int(self.config["epochs"])
         ds = self.dataset
         with _StopSignals() as stop:
             try:
                 while self.epoch < epochs:
                     self._train_epoch(stop)
+                    self._average_buffers()
                     test_loss, test_acc = self.evaluate(ds.X_test, ds.y_test)
-                    p = self.partial
+                    p = self._global_partial()
                     row = {"epoch": self.epoch + 1, "train_loss": p["loss_sum"] / p["seen"],
                            "train_acc": p["correct"] / p["seen"], "test_loss": test_loss,
                            "test_acc": test_acc, "seconds": p["seconds"]}
                     self.rows.append(row)
                     self.epoch += 1
                     self.partial = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-                    report.write_metrics(self.out_dir / "metrics.csv", self.rows)
+                    if self.rank == 0:
+                        report.write_metrics(self.out_dir / "metrics.csv", self.rows)
                     self.save_checkpoint()
                     self.log(f"epoch {row['epoch']:>3}/{epochs}  "
                              f"train loss {row['train_loss']:.4f} "
                              f"acc {100 * row['train_acc']:.2f}%  "
                              f"test loss {test_loss:.4f} acc {100 * test_acc:.2f}%  "
                              f"({row['seconds']:.2f} s)")
-                    if stop.raised:   # arrived while the epoch was evaluated and saved
+                    if self._stop_asked(stop):  # came while the epoch was evaluated
                         raise self._interrupted(stop.signum)
             except KeyboardInterrupt:
                 # A second signal (or Ctrl-C outside the main thread): save what we have.
@@ -410,6 +454,8 @@ class Trainer:
             tick = time.perf_counter()
             for xb, yb in batches:
                 loss, logits = self._train_step(xb, yb)
+                if self.world > 1:
+                    loss = self._job_loss_check(loss)
                 if not math.isfinite(loss):    # no silent NaN: stop before it is saved
                     raise cr.ChainruleError(
                         f"the training loss became {loss} at epoch {self.epoch + 1}, batch "
@@ -425,11 +471,41 @@ class Trainer:
                             f"acc {100 * p['correct'] / p['seen']:.1f}%")
                 if self.on_step is not None:
                     self.on_step(self.epoch, self.loader.state_dict()["batch"])
-                if stop.raised and self.loader.state_dict()["batch"] < total:
+                if self._stop_asked(stop) and self.loader.state_dict()["batch"] < total:
                     self.save_checkpoint()
                     raise self._interrupted(stop.signum)
         finally:
             close()
+
+    # -- data parallel: what every rank must decide together ------------------------------
+    def _stop_asked(self, stop: _StopSignals) -> bool:
+        """Whether any rank got a stop signal: all ranks stop after the same step."""
+        if self.world == 1:
+            return stop.raised
+        flag = np.array([stop.signum or 0], np.int64)
+        cr.distributed.allreduce_(flag, average=False)
+        if flag[0] and stop.signum is None:
+            stop.signum = int(signal.SIGTERM)
+        return bool(flag[0])
+
+    def _job_loss_check(self, loss: float) -> float:
+        """NaN on any rank is NaN for the job; only rank 0 reports it (the others wait for
+        its abort), so the error is printed once."""
+        flag = np.array([0.0 if math.isfinite(loss) else 1.0])
+        cr.distributed.allreduce_(flag, average=False)
+        if flag[0] and self.rank != 0:
+            cr.distributed.barrier()          # ended by rank 0's error
+        return loss if not flag[0] or not math.isfinite(loss) else math.nan
+
+    def _average_buffers(self) -> None:
+        """Batch norm's running statistics, averaged over the ranks' shards each epoch."""
+        if self.world == 1 or not hasattr(self.model, "buffers"):
+            return
+        for buf in self.model.buffers():
+            data = buf.data if hasattr(buf, "data") else buf
+            if isinstance(data, np.ndarray) and data.dtype.kind == "f" and \
+                    data.flags.c_contiguous:
+                cr.distributed.allreduce_(data)
 
     # -- artifacts ------------------------------------------------------------------------
     def write_artifacts(self) -> list[Path]:
