@@ -370,4 +370,4 @@ def test_new_ops_draw_and_explain():
     assert "gelu" in text and "einsum" in text
     # expanded, gelu is drawn as its formula: x * 0.5 * (1 + erf(x / sqrt 2))
     expanded = cr.draw(y, expand=True)
-    assert "erf" in expanded and "gelu" not in expanded
+    assert "label=<erf" in expanded and "label=<gelu" not in expanded
