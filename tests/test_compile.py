@@ -666,3 +666,42 @@ def test_gradient_from_two_broadcasts_compiles_to_eager(graph, x_shape):
     (got,) = f(xv)
     assert got.shape == (3,)
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-12)
+
+
+# -- what depends on a Variable is read at call time, masks included -------------------------
+def test_relu_mask_of_a_variable_follows_the_variable():
+    x = cr.placeholder((3,), dtype=np.float64, name="x")
+    v = cr.Variable(np.array([1.0, -1.0, 1.0]), name="v")
+    (dv,) = cr.grad(cr.sum(cr.relu(v) * x), [v])
+    f = cr.function([x], dv)
+    v.data[...] = [-1.0, 1.0, -1.0]
+    np.testing.assert_array_equal(f(np.ones(3)), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(dv.eval({x: np.ones(3)}), [0.0, 1.0, 0.0])
+
+
+def test_a_comparison_of_a_variable_is_a_line_of_the_compiled_code():
+    x = cr.placeholder((3,), dtype=np.float64, name="x")
+    v = cr.Variable(np.array([1.0, -1.0, 1.0]), name="v")
+    f = cr.function([x], cr.where(v > 0, x, -x))
+    assert "v > " in f.source
+    v.data[...] = [-1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(f(np.ones(3)), [-1.0, 1.0, 1.0])
+
+
+def test_l1_penalty_step_compiled_equals_eager_steps():
+    rng = np.random.default_rng(0)
+    xs, w0 = rng.normal(size=(5, 4, 3)), np.array([[0.05], [-0.02], [0.3]])
+    x = cr.placeholder((None, 3), dtype=np.float64, name="x")
+    W = cr.Variable(w0.copy(), name="W")
+    loss = cr.mean((x @ W) ** 2) + cr.abs(W).sum()
+    (dW,) = cr.grad(loss, [W])
+    step = cr.function([x], loss, updates=[(W, W - 0.1 * dW)])
+    We = cr.Variable(w0.copy())
+    for xb in xs:                     # the small weights change sign along the way
+        got = step(xb)
+        want = cr.mean((cr.tensor(xb) @ We) ** 2) + cr.abs(We).sum()
+        (g,) = cr.grad(want, [We])
+        We.data = We.data - 0.1 * g.numpy()
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(W.data, We.data, rtol=1e-12)
+    assert (np.sign(W.data) != np.sign(w0)).any()

@@ -520,3 +520,30 @@ def test_free_leading_dims(op, data):
     np.testing.assert_allclose(got[0], out.numpy(), rtol=1e-12, atol=1e-12)
     for g, want in zip(got[1:], grads):
         np.testing.assert_allclose(g, want.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@every_op("variables_at_call_time")
+@SLOW
+@given(data=st.data())
+def test_variables_are_read_at_call_time(op, data):
+    """A graph of Variables alone (its gradients built with create_graph) has values now, but
+    evaluated or compiled it reads the Variables as they are at that call: nothing that
+    depends on one (a mask, a sign, a cast in a backward rule) is frozen at build time."""
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs(shapes, seed)
+    later = op.inputs(shapes, seed + 1000)
+    vs = [cr.Variable(a.copy(), name=f"v{i}") for i, a in enumerate(arrays)]
+    out = op.cr(*vs, **kw)
+    w = _weights(out.shape, seed)
+    grads = cr.grad(out, vs, grad_outputs=w, create_graph=True)
+    f = cr.function([], [out] + grads)
+    for v, a in zip(vs, later):
+        v.data = a.copy()
+    want, want_grads, _ = _eager_grads(op, later, kw, seed)
+    got = f()
+    evaluated = [t.eval() for t in [out] + grads]
+    for way, results in (("compiled", got), ("eval", evaluated)):
+        np.testing.assert_allclose(results[0], want.numpy(), rtol=1e-12, atol=1e-12,
+                                   err_msg=way)
+        for g, g0 in zip(results[1:], want_grads):
+            np.testing.assert_allclose(g, g0.numpy(), rtol=1e-12, atol=1e-12, err_msg=way)

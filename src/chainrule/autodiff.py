@@ -242,9 +242,12 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph: Optional[bool] = N
     if retain_graph is None:
         retain_graph = graph_mode
     seeds = [_seed(o, go, graph_mode) for o, go in zip(outs, gos)]
+    # an output computed without a gradient (a mask) sends none
+    roots = [(o, s) for o, s in zip(outs, seeds) if o.requires_grad or o.op is None]
     token = _grad_enabled.set(graph_mode)
     try:
-        got = _sweep(outs, seeds, {id(x): x for x in ins}, retain_graph, graph_mode)
+        got = _sweep([o for o, _ in roots], [s for _, s in roots], {id(x): x for x in ins},
+                     retain_graph, graph_mode)
     finally:
         _grad_enabled.reset(token)
     result = []

@@ -185,6 +185,7 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
     """
     datas = []
     needs = False
+    live = False
     for a in args:
         if type(a) is not Tensor:       # a Python scalar or array-like operand
             return apply(prim, _lift_all(args), params)
@@ -194,6 +195,8 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         datas.append(d)
         if a.requires_grad:
             needs = True
+        elif a.op is not None:          # computed from a Variable, without a gradient (a mask)
+            live = True
     try:
         out = prim.impl(*datas, **params) if params else prim.impl(*datas)
     except (ValueError, IndexError, TypeError) as e:
@@ -204,8 +207,11 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
     t.data = out
     t.grad = None
     t.name = None
-    if needs and prim.vjp is not None and grad_enabled():
-        t.requires_grad = True
+    # what depends on a Variable is recorded, masks and casts too (``v > 0``, ``sign(W)``), so
+    # a graph that is evaluated or compiled later recomputes them from the Variable's value
+    # then; only what carries a gradient requires one
+    if (needs or live) and grad_enabled():
+        t.requires_grad = needs and prim.vjp is not None
         t.op = prim
         t.inputs = args
         t.params = params
