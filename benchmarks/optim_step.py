@@ -12,7 +12,8 @@ call, in four columns built from the same initial weights and timed round by rou
   before issue 7: NumPy 2 promotes ``lr * g`` to float64 for every parameter;
 * ``Adam.minimize`` and ``SGD(momentum=0.9).minimize``, for reference.
 
-Every column's update is checked to keep the weights float32.
+Every column's update is checked to keep the weights float32. On a busy machine two-thread
+BLAS collapses (see README.md); ``OPENBLAS_NUM_THREADS=1`` then gives steadier ratios.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/optim_step.py
     ... optim_step.py --rounds 10 --size small          # quicker
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import time
 
 import numpy as np
@@ -98,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             times[name].append((time.perf_counter() - t0) / args.steps)
     floor = min(times["constant rate"])
     print(f"{args.size} MLP, compiled training step, best of {args.rounds} interleaved rounds "
-          f"of {args.steps} steps")
+          f"of {args.steps} steps (load average {os.getloadavg()[0]:.1f}, OPENBLAS_NUM_THREADS="
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})")
     for name, ts in times.items():
         ms = np.array(ts) * 1e3
         print(f"  {name:24s} best {ms.min():.3f} ms  ({ms.min() / floor / 1e3:.3f}x constant "
