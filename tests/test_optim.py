@@ -175,6 +175,19 @@ def test_updates_keep_each_parameters_dtype(name, kwargs):
             assert buffer.dtype == param.dtype
 
 
+def test_group_values_are_python_numbers():
+    """Eager steps compute with the group's values, and NumPy 2 promotes a float32 array
+    against ``np.float64(0.1)`` but not against ``0.1``: groups keep Python numbers."""
+    opt = cr.optim.Adam([cr.Variable(np.ones(2, np.float32))], lr=np.float64(0.1),
+                        betas=(np.float64(0.9), np.float32(0.99)))
+    group = opt.param_groups[0]
+    group["eps"] = np.float64(1e-6)
+    cr.optim.ExponentialLR(opt, gamma=np.float64(0.5)).step()
+    for key in ("lr", "eps", "initial_lr"):
+        assert type(group[key]) is float, key
+    assert [type(b) for b in group["betas"]] == [float, float]
+
+
 def test_float32_compiled_step_has_no_float64_arithmetic():
     w = cr.Variable(np.ones((4, 2), np.float32), name="w")
     x = cr.placeholder((None, 4), dtype=np.float32, name="x")
