@@ -13,9 +13,11 @@ import numpy as np
 from . import _malloc
 from ._config import _grad_enabled, anomaly_enabled, backward_origin
 from .core.tensor import Tensor, _next_seq, _to_array
+from .core.toposort import toposort
 from .errors import GraphError, ShapeError, describe
 from .ops import registry as _reg
 from .ops.namespace import A, T
+from .ops.reduction import sum_to_like as _sum_to_like
 
 
 def _seed(root: Tensor, grad, symbolic: bool) -> object:
@@ -147,6 +149,10 @@ def _receive(F, x: Tensor, gx, grads: dict, waiting: dict, heap: list, op, t: Te
     shape = x.shape
     if gx.shape != shape:
         gx = F.sum_to(gx, shape)     # the one place broadcasting is undone
+    elif None in shape and getattr(t, "_free", frozenset()) - getattr(x, "_free", frozenset()):
+        # t's free dims may come from another placeholder than x's (x of batch 1 broadcast
+        # against y of batch 4): undone when the sizes are known
+        gx = _sum_to_like(gx, x)
     dtype = x.dtype
     if gx.dtype != dtype:            # a gradient has its input's dtype, as in PyTorch
         gx = F.cast(gx, dtype)
@@ -234,9 +240,35 @@ def grad(outputs, inputs, grad_outputs=None, *, retain_graph: Optional[bool] = N
     for x in ins:
         if not isinstance(x, Tensor):
             raise TypeError(f"cr.grad inputs must be tensors, got {type(x).__name__}")
-        if not x.requires_grad:
+        if not x.requires_grad and not x.is_placeholder:
             raise GraphError(f"cr.grad with respect to {x._describe()}, which does not require "
                              f"grad (make it a cr.Variable)")
+    # a placeholder is differentiable as it is: the nodes between it and the outputs are
+    # marked as requiring grad for this sweep (and its gradient graph), then unmarked
+    marked = _paths_from([x for x in ins if not x.requires_grad], outs)
+    for t in marked:
+        t.requires_grad = True
+    try:
+        return _grad(outs, ins, gos, retain_graph, create_graph, allow_unused)
+    finally:
+        for t in marked:
+            t.requires_grad = False
+
+
+def _paths_from(starts: list, outs: list) -> list:
+    """The tensors on a differentiable path from ``starts`` to ``outs`` that do not require
+    grad (``starts`` included), or [] when there are no starts."""
+    if not starts:
+        return []
+    on = {id(x) for x in starts}
+    for t in toposort(outs):
+        if t.op is not None and t.op.vjp is not None and any(id(x) in on for x in t.inputs):
+            on.add(id(t))
+    return [t for t in [*starts, *toposort(outs)] if id(t) in on and not t.requires_grad]
+
+
+def _grad(outs: list, ins: list, gos: list, retain_graph, create_graph: bool,
+          allow_unused: bool) -> list:
     symbolic = any(o.data is None for o in outs)
     graph_mode = create_graph or symbolic
     if retain_graph is None:

@@ -38,8 +38,9 @@ class Tensor:
     [2.0, -4.0, 6.0]
     """
 
+    # _free (symbolic tensors): the placeholders whose free dims this one's may come from
     __slots__ = ("data", "grad", "requires_grad", "name", "op", "inputs", "params", "site",
-                 "_shape", "_dtype", "_consumed", "_origin", "seq", "__weakref__")
+                 "_free", "_shape", "_dtype", "_consumed", "_origin", "seq", "__weakref__")
     __array_priority__ = 1000  # ndarray <op> Tensor defers to Tensor's reflected operator
     __array_ufunc__ = None     # ... and NumPy ufuncs never unwrap a Tensor silently
 
@@ -264,8 +265,10 @@ def placeholder(shape=None, *, dtype=None, name: Optional[str] = None) -> Tensor
         raise ChainruleError("placeholder needs a shape, e.g. (None, 784); use None for a free dim")
     shape = tuple(None if n is None else int(n) for n in (
         shape if isinstance(shape, (tuple, list)) else (shape,)))
-    return make_leaf(None, name=name, site=capture_site(), shape=shape,
-                     dtype=np.dtype(dtype) if dtype is not None else default_dtype())
+    t = make_leaf(None, name=name, site=capture_site(), shape=shape,
+                  dtype=np.dtype(dtype) if dtype is not None else default_dtype())
+    t._free = frozenset((t.seq,) if None in shape else ())
+    return t
 
 
 def make_leaf(data, *, name=None, site=(), shape=None, dtype=None) -> Tensor:

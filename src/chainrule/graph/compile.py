@@ -46,18 +46,26 @@ class CompiledFunction:
         given = {id(var) for var, _ in updates}
         updates += [pair for pair in side_updates(toposort(outs + [v for _, v in updates]))
                     if id(pair[0]) not in given]
+        self._build = (outs, updates, name)
         self.program = optimize(build_program(self.inputs, outs, updates, name))
-        self.source, _ = to_source(self.program)
-        _counter[0] += 1
-        filename = f"<chainrule-compiled-{_counter[0]}:{name}>"
-        linecache.cache[filename] = (len(self.source), None, self.source.splitlines(True),
-                                     filename)
-        namespace: dict = dict(self.program.objects)
-        exec(compile(self.source, filename, "exec"), namespace)
-        self._fn = namespace[name]
+        self.source, self._fn = _load(self.program, name)
         self._variables = [(n, t) for n, t in self.program.variables]
         self._rng = uses_rng(self.program)
         self._checks = [(ph, ph._dtype, ph._shape) for ph in self.inputs]
+        # the free dims of the inputs: storage is reused as if they were one size (the batch);
+        # fed two sizes (x batch 1, y batch 4), the call runs a program that reuses none
+        self._free = [(i, d) for i, ph in enumerate(self.inputs)
+                      for d, n in enumerate(ph._shape) if n is None]
+        if len(self._free) < 2:
+            self._free = ()
+        self._any_sizes = None
+
+    def _for_any_sizes(self):
+        if self._any_sizes is None:
+            outs, updates, name = self._build
+            prog = optimize(build_program(self.inputs, outs, updates, name), reuse=False)
+            self._any_sizes = _load(prog, name)[1]
+        return self._any_sizes
 
     def __call__(self, *arrays):
         if len(arrays) != len(self._checks):
@@ -73,7 +81,10 @@ class CompiledFunction:
         kw = {n: t.data for n, t in self._variables}
         if self._rng:       # the seeded default generator, as it is at this call
             kw["rng"] = default_generator()
-        out = self._fn(*args, **kw)
+        fn = self._fn
+        if self._free and len({args[i].shape[d] for i, d in self._free}) > 1:
+            fn = self._for_any_sizes()
+        out = fn(*args, **kw)
         if self.single:
             return np.asarray(out)
         n = len(self.program.outputs)
@@ -81,6 +92,17 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<compiled {self.program.name}: {len(self.program.eqns)} lines>"
+
+
+def _load(prog, name: str) -> tuple:
+    """The program's source, and its function compiled from a named pseudo-file."""
+    source, _ = to_source(prog)
+    _counter[0] += 1
+    filename = f"<chainrule-compiled-{_counter[0]}:{name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict = dict(prog.objects)
+    exec(compile(source, filename, "exec"), namespace)
+    return source, namespace[name]
 
 
 def function(inputs, outputs, updates=None, *, name: str = "f") -> CompiledFunction:

@@ -18,6 +18,32 @@ def _shapes(prog: Program) -> dict:
     return shape_of
 
 
+def _one_batch(prog: Program) -> None:
+    """``sum_to_like(g, x)`` where both have one static shape is ``g`` when every free dim is
+    one size (the batch): the line goes."""
+    shape_of, keep = _shapes(prog), set(prog.protected)
+    made_by = {e.out: e for e in prog.eqns}
+    readers: dict[str, int] = {}
+    for e in prog.eqns:
+        for n in e.ins:
+            readers[n] = readers.get(n, 0) + 1
+    alias: dict[str, str] = {}
+    drop = set()
+    for e in prog.eqns:
+        e.ins = [alias.get(n, n) for n in e.ins]
+        if e.op.name != "sum_to_like" or e.out in keep \
+                or shape_of.get(e.ins[0]) != shape_of.get(e.ins[1]):
+            continue
+        drop.add(id(e))
+        source = made_by.get(e.ins[0])
+        if source is not None and readers[source.out] == 1 and source.out not in keep:
+            source.out = e.out        # the line before takes the name (``dsigmoid``)
+        else:
+            alias[e.out] = e.ins[0]
+    prog.eqns = [e for e in prog.eqns if id(e) not in drop]
+    prog.updates = [(v, alias.get(n, n)) for v, n in prog.updates]
+
+
 def _drop_implicit_broadcasts(prog: Program, protected: list) -> None:
     """``gb = np.broadcast_to(g, x.shape); gx = gb * y`` is ``gx = g * y`` when ``y`` already
     has the full shape: NumPy broadcasts for free, so the explicit line goes."""
@@ -164,10 +190,16 @@ def _fuse_cross_entropy(prog: Program) -> None:
         prog.eqns = [e for e in prog.eqns if id(e) not in drop]
 
 
-def optimize(prog: Program) -> Program:
-    """Run every pass, in order; returns ``prog``."""
-    _drop_implicit_broadcasts(prog, prog.protected)
-    _in_place(prog, prog.protected)
-    _update_in_place(prog)
+def optimize(prog: Program, reuse: bool = True) -> Program:
+    """Run every pass, in order; returns ``prog``.
+
+    The storage passes read two free (``None``) dims of equal place as one size, the batch.
+    ``reuse=False`` leaves them out: the program for inputs whose free dims differ.
+    """
+    if reuse:
+        _one_batch(prog)
+        _drop_implicit_broadcasts(prog, prog.protected)
+        _in_place(prog, prog.protected)
+        _update_in_place(prog)
     _fuse_cross_entropy(prog)
     return prog

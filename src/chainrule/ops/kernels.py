@@ -53,6 +53,16 @@ def _cross_entropy_with_grad(logits, labels, reduction):
         return np.add.reduce(nll) / len(nll), p
     return (np.add.reduce(nll) if reduction == "sum" else nll), p
 ''',
+    "_sum_to_like": '''\
+def _sum_to_like(g, like):
+    # the reverse of broadcasting, to a shape known only at run time
+    lead = g.ndim - like.ndim
+    keep = tuple(lead + i for i, n in enumerate(like.shape) if n == 1 and g.shape[lead + i] != 1)
+    if keep:
+        g = np.add.reduce(g, axis=tuple(range(lead)) + keep, keepdims=True)
+        return g.reshape(like.shape)
+    return np.add.reduce(g, axis=tuple(range(lead))) if lead else g
+''',
     "_one_hot": '''\
 def _one_hot(labels, like):
     out = np.zeros(like.shape, dtype=like.dtype)
@@ -87,6 +97,7 @@ log_softmax = _namespace["_log_softmax"]
 cross_entropy = _namespace["_cross_entropy"]
 softmax_minus_onehot = _namespace["_softmax_minus_onehot"]
 one_hot = _namespace["_one_hot"]
+sum_to_like = _namespace["_sum_to_like"]
 unpick = _namespace["_unpick"]
 bce = _namespace["_bce"]
 _scatter_add_any = _namespace["_scatter_add"]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
+from .kernels import SOURCE
 from .namespace import _count, _sum_to, norm_axes, sum_to_axes
 from .registry import primitive
 
@@ -88,6 +90,14 @@ def _sum_to_code(a, p, node):
 sum_to = primitive("sum_to", lambda x, *, shape: _sum_to(x, shape),
                    (lambda F, g, out, x, *, shape: F.broadcast_like(g, x),),
                    _sum_to_code, "sum_to")
+# sum_to for a shape known only at run time: where two placeholders' free dims meet (x of
+# batch 1 broadcast against y of batch 4), the gradient of x is reduced when the sizes are
+# known. Compiled code for one batch size drops it (see graph/transforms)
+sum_to_like = primitive(
+    "sum_to_like", kernels.sum_to_like,
+    (lambda F, g, out, x, like: F.broadcast_like(g, x), None),
+    "_sum_to_like({0}, {1})", "sum_to", helper=SOURCE["_sum_to_like"],
+    infer=lambda x, like: (like.shape, x.dtype))
 # broadcast x to the run-time shape of ``like`` (whose free dims are known only then)
 broadcast_like = primitive(
     "broadcast_like", lambda x, like: np.broadcast_to(x, like.shape),

@@ -321,6 +321,7 @@ def _symbolic(prim: Primitive, xs: tuple, params: dict, shape: tuple, dtype, sit
     t.inputs = xs
     t.params = params
     t._consumed = False
+    t._free = frozenset().union(*[getattr(x, "_free", ()) for x in xs if x.data is None])
     origin = backward_origin.get()
     t._origin = None if origin is None else ("vjp", origin)
     return t
