@@ -476,6 +476,73 @@ def test_zero_dim_tensors_as_torch(op, data):
         return
 
 
+def strided(a: np.ndarray) -> np.ndarray:
+    """``a`` as a non-contiguous view (every other element, the first axis reversed) of a
+    larger array whose gaps hold NaN: an op that reads outside the view shows NaN."""
+    if a.ndim == 0:
+        return a
+    big = np.full(tuple(2 * n + 1 for n in a.shape), np.nan, a.dtype)
+    view = big[(slice(-2, None, -2),) + (slice(None, None, 2),) * (a.ndim - 1)]
+    view = view[tuple(slice(0, n) for n in a.shape)]
+    view[...] = a
+    return view
+
+
+@every_op("strided")
+@SLOW
+@given(data=st.data())
+def test_strided_inputs(op, data):
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs(shapes, seed)
+    views = [strided(a) for a in arrays]
+    for v, a in zip(views, arrays):
+        assert np.array_equal(v, a) and (v.size <= 1 or not v.flags.c_contiguous)
+    out, grads, w = _eager_grads(op, arrays, kw, seed)
+    assert_ways(all_ways(op, arrays, kw, w, feed=views), out.numpy(),
+                [g.numpy() for g in grads], tol=1e-12)
+
+
+@every_op("mixed_operands")
+@SLOW
+@given(data=st.data())
+def test_arrays_and_scalars_on_either_side(op, data):
+    """Any input may be a NumPy array (a Python float when 0-d) instead of a tensor: the value
+    and the other inputs' gradients are the all-tensor ones, eagerly and in symbolic graphs."""
+    shapes, kw, seed = case(data, op)
+    arrays = op.inputs(shapes, seed)
+    out, grads, w = _eager_grads(op, arrays, kw, seed)
+    for i, a in enumerate(arrays):
+        for plain in [a] + ([float(a)] if a.ndim == 0 else []):
+            xs = [cr.tensor(b, requires_grad=True) for b in arrays]
+            args = xs[:i] + [plain] + xs[i + 1:]
+            try:
+                got = op.cr(*args, **kw)
+            except AttributeError:      # a method row (x.sum()) on a Python float
+                assert isinstance(plain, float)
+                continue
+            if len(xs) == 1 and not isinstance(got, cr.Tensor):
+                continue            # an operator on a plain value alone is NumPy's business
+            # (a Python float alone becomes the default dtype, float32)
+            tol = 1e-6 if len(xs) == 1 and isinstance(plain, float) else 1e-12
+            np.testing.assert_allclose(got.numpy(), out.numpy(), rtol=tol, atol=tol)
+            others = [x for j, x in enumerate(xs) if j != i]
+            want = [g for j, g in enumerate(grads) if j != i]
+            if others:
+                gs = cr.grad(got, others, grad_outputs=w)
+                for g, g0 in zip(gs, want):
+                    np.testing.assert_allclose(g.numpy(), g0.numpy(), rtol=1e-12, atol=1e-12)
+            # the same with placeholders for the other inputs, evaluated and compiled
+            phs = [cr.placeholder(b.shape, dtype=b.dtype, name=f"x{j}")
+                   for j, b in enumerate(arrays)]
+            sym = op.cr(*(phs[:i] + [plain] + phs[i + 1:]), **kw)
+            inputs = [p for j, p in enumerate(phs) if j != i]
+            fed = [b for j, b in enumerate(arrays) if j != i]
+            np.testing.assert_allclose(sym.eval(dict(zip(inputs, fed))), out.numpy(),
+                                       rtol=tol, atol=tol)
+            np.testing.assert_allclose(cr.function(inputs, sym)(*fed), out.numpy(),
+                                       rtol=tol, atol=tol)
+
+
 @every_op("free_dims")
 @SLOW
 @given(data=st.data())
