@@ -415,3 +415,20 @@ def test_output_shapes_are_onnxs_own_inference(tmp_path):
     assert dims(proto)[0][0] != 1
     (got,) = _run(_session(tmp_path / "b.onnx"), ["input"], [np.ones((7, 5), np.float32)])
     assert got.shape == (3, 5)
+
+
+@needs_onnx
+def test_a_gradient_summed_to_a_free_shape_at_run_time(tmp_path):
+    # sum_to_like: like's free dim is 1 or g's size only when the model runs
+    from chainrule.ops.reduction import sum_to_like
+
+    g = np.arange(24.0).reshape(4, 2, 3)
+    path = tmp_path / "s.onnx"
+    _export_and_check(sum_to_like, (g, np.ones((4, 1, 3))), path, input_names=["g", "like"])
+    session = _session(path)
+    for n_like in (1, 4):
+        like = np.ones((n_like, 1, 3))
+        (got,) = _run(session, ["g", "like"], [g, like])
+        want = sum_to_like(cr.tensor(g), cr.tensor(like)).numpy()
+        assert want.shape == (n_like, 1, 3)
+        np.testing.assert_array_equal(got, want)

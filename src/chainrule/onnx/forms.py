@@ -247,6 +247,31 @@ def _sum_to(g, eq, ins, out):
     g.node("Squeeze", [summed, g.const(np.arange(lead, dtype=np.int64))], out)
 
 
+@form("sum_to_like")
+def _sum_to_like(g, eq, ins, out):
+    # the reverse of broadcasting to ``like``'s run-time shape: its fixed size-1 axes are
+    # summed here; a free axis of ``like`` is 1 or g's size at run time, so it is summed,
+    # the sum chosen where like's size is 1, and cut to like's size (1: the sum; n: g itself)
+    gt, like = eq.node.inputs
+    lead = gt.ndim - like.ndim
+    x = ins[0]
+    if lead:
+        x = _reduce(g, "ReduceSum", x, None, tuple(range(lead)), keepdims=False)
+    pairs = list(zip(like.shape, gt.shape[lead:]))
+    fixed = tuple(i for i, (n, m) in enumerate(pairs) if n == 1 and m != 1)
+    if fixed:
+        x = _reduce(g, "ReduceSum", x, None, fixed, keepdims=True)
+    one = g.const(np.asarray([1], np.int64))
+    for i, (n, m) in enumerate(pairs):
+        if n is None and m != 1:
+            size = g.node("Shape", [ins[1]], start=i, end=i + 1)
+            summed = _reduce(g, "ReduceSum", x, None, (i,), keepdims=True)
+            x = g.node("Where", [g.node("Equal", [size, one]), summed, x])
+            x = g.node("Slice", [x, g.const(np.asarray([0], np.int64)), size,
+                                 g.const(np.asarray([i], np.int64))])
+    g.node("Identity", [x], out)
+
+
 @form("broadcast_like")
 def _broadcast_like(g, eq, ins, out):
     g.node("Expand", [ins[0], g.node("Shape", [ins[1]])], out)
