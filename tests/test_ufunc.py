@@ -124,3 +124,22 @@ def test_asarray_and_array_function_paths_still_read_the_value():
     np.testing.assert_array_equal(np.asarray(x), A)
     np.testing.assert_allclose(x, A)            # NumPy's testing helpers read values
     assert np.linalg.norm(x) == pytest.approx(np.linalg.norm(A))
+
+
+def test_numpy_functions_that_call_the_tensor_method_keep_the_gradient():
+    # np.clip / np.reshape / np.std / np.var / np.transpose / np.squeeze / np.swapaxes call the
+    # method of the same name, with NumPy's defaults (np.std: ddof=0)
+    x = cr.tensor(A, requires_grad=True)
+    cases = [(lambda t: np.clip(t, -0.5, 1.0), lambda a: np.clip(a, -0.5, 1.0)),
+             (lambda t: np.reshape(t, (3, 2)), lambda a: np.reshape(a, (3, 2))),
+             (np.std, np.std), (lambda t: np.var(t, axis=0), lambda a: np.var(a, axis=0)),
+             (np.transpose, np.transpose), (lambda t: np.swapaxes(t, 0, 1),
+                                            lambda a: np.swapaxes(a, 0, 1))]
+    for fn, ref in cases:
+        out = fn(x)
+        assert isinstance(out, cr.Tensor) and out.requires_grad
+        np.testing.assert_allclose(out.numpy(), ref(A), rtol=1e-12)
+    got = np.argmax(x, axis=1)
+    assert isinstance(got, cr.Tensor) and got.tolist() == np.argmax(A, axis=1).tolist()
+    with pytest.raises(NotImplementedError, match="order"):
+        np.reshape(x, (3, 2), order="F")

@@ -80,8 +80,10 @@ def min(x, axis=None, keepdims: bool = False, *, out=None) -> Tensor:
     return red.min(x, axis=_axis(axis), keepdims=keepdims)
 
 
-def reshape(x, *shape) -> Tensor:
+def reshape(x, *shape, order: str = "C") -> Tensor:
     """``x`` with a new shape (one entry may be -1), like ``np.reshape``."""
+    if order != "C":         # np.reshape(t, shape) passes order="C"
+        raise NotImplementedError(f"reshape: only order='C' is supported, got {order!r}")
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     return sh.reshape(x, shape=tuple(int(n) for n in shape))
@@ -110,7 +112,7 @@ def where(condition, x, y) -> Tensor:
     return ew.where(condition, x, y)
 
 
-def clip(x, a_min=None, a_max=None, *, min=None, max=None) -> Tensor:
+def clip(x, a_min=None, a_max=None, *, min=None, max=None, out=None) -> Tensor:
     """Values limited to ``[a_min, a_max]``; the gradient passes where nothing was clipped.
 
     Bounds may be tensors or arrays (PyTorch's ``min=``/``max=`` names work too); tensor
@@ -123,6 +125,8 @@ def clip(x, a_min=None, a_max=None, *, min=None, max=None) -> Tensor:
     >>> x.grad.numpy().tolist(), hi.grad.numpy().tolist()
     ([0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
     """
+    if out is not None:      # np.clip(t, lo, hi) passes out=None
+        _numpy_kw("clip", out, None)
     lo = a_min if min is None else min
     hi = a_max if max is None else max
     if lo is None and hi is None:

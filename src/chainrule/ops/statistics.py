@@ -39,6 +39,14 @@ def reduce_axes(axis, ndim: int, op: str):
     return out[0] if isinstance(axis, (int, np.integer)) else tuple(sorted(out))
 
 
+def _numpy_defaults(op: str, dtype, out) -> None:
+    # np.std(t) / np.argmax(t) call the method with dtype=None, out=None: accept those
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported on tensors (results are new tensors)")
+    if dtype is not None:
+        raise TypeError(f"{op}: dtype= is not supported; cast first with .astype(dtype)")
+
+
 def _keep_arg(keepdims: bool, keepdim: bool | None) -> bool:
     return bool(keepdims if keepdim is None else keepdim)
 
@@ -67,7 +75,7 @@ def _arg(p, x, axis, dim, keepdims, keepdim) -> Tensor:
     return p(x, axis=reduce_axes(axis, x.ndim, p.name), keepdims=_keep_arg(keepdims, keepdim))
 
 
-def argmax(x, axis: int | None = None, keepdims: bool = False, *, dim=None,
+def argmax(x, axis: int | None = None, out=None, *, keepdims: bool = False, dim=None,
            keepdim=None) -> Tensor:
     """Index of the largest element along ``axis`` (of the flattened tensor by default), as
     ``np.argmax``/``torch.argmax``; the first one among ties. An int64 tensor: no gradient.
@@ -76,10 +84,11 @@ def argmax(x, axis: int | None = None, keepdims: bool = False, *, dim=None,
     >>> cr.argmax(cr.tensor([[1.0, 5.0], [7.0, 2.0]]), axis=1).tolist()
     [1, 0]
     """
+    _numpy_defaults("argmax", None, out)
     return _arg(argmax_p, x, axis, dim, keepdims, keepdim)
 
 
-def argmin(x, axis: int | None = None, keepdims: bool = False, *, dim=None,
+def argmin(x, axis: int | None = None, out=None, *, keepdims: bool = False, dim=None,
            keepdim=None) -> Tensor:
     """Index of the smallest element along ``axis``, as ``np.argmin``/``torch.argmin``.
 
@@ -87,6 +96,7 @@ def argmin(x, axis: int | None = None, keepdims: bool = False, *, dim=None,
     >>> cr.argmin(cr.tensor([3.0, 1.0, 2.0])).item()
     1
     """
+    _numpy_defaults("argmin", None, out)
     return _arg(argmin_p, x, axis, dim, keepdims, keepdim)
 
 
@@ -105,7 +115,7 @@ def _correction(ddof, correction, unbiased) -> float:
 
 
 def var(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim=None,
-        keepdim=None, unbiased=None) -> Tensor:
+        keepdim=None, unbiased=None, dtype=None, out=None) -> Tensor:
     """Variance over ``axis``: ``sum((x - mean)^2) / (n - correction)``.
 
     As PyTorch, the default is the unbiased estimate (``correction=1``); NumPy's ``np.var``
@@ -116,6 +126,7 @@ def var(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim
     >>> round(cr.var(x).item(), 4), round(cr.var(x, ddof=0).item(), 4)
     (2.3333, 1.5556)
     """
+    _numpy_defaults("var", dtype, out)
     x = _tensor(x)
     c = _correction(ddof, correction, unbiased)
     ax = reduce_axes(_axis_arg(axis, dim, "var"), x.ndim, "var")
@@ -128,7 +139,7 @@ def var(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim
 
 
 def std(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim=None,
-        keepdim=None, unbiased=None) -> Tensor:
+        keepdim=None, unbiased=None, dtype=None, out=None) -> Tensor:
     """Standard deviation, ``sqrt(var(x, ...))``, with :func:`var`'s arguments (unbiased by
     default, as PyTorch).
 
@@ -136,6 +147,7 @@ def std(x, axis=None, *, ddof=None, correction=None, keepdims: bool = False, dim
     >>> round(cr.std(cr.tensor([1.0, 3.0], dtype="float64")).item(), 4)
     1.4142
     """
+    _numpy_defaults("std", dtype, out)
     return ew.sqrt(var(x, axis, ddof=ddof, correction=correction, keepdims=keepdims, dim=dim,
                        keepdim=keepdim, unbiased=unbiased))
 
