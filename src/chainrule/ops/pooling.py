@@ -42,6 +42,16 @@ def _pool_windows(x, kernel, stride, padding, fill):
     return xp, [xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
                 for i in range(kh) for j in range(kw)]
 ''',
+    "_like_layout": '''\
+def _like_layout(g, x):
+    # g in x's memory order: a gradient reshaped back from a flatten is NCHW while a conv's
+    # activations are channels-last, and NumPy loops over mixed orders ~7x slower
+    if (g.strides[1] < g.strides[3]) == (x.strides[1] < x.strides[3]) or g.ndim != 4:
+        return g
+    if x.strides[1] < x.strides[3]:
+        return np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(g)
+''',
     "_max_pool2d": '''\
 def _max_pool2d(x, kernel, stride, padding):
     if kernel == stride == (2, 2) and padding == (0, 0):   # pairwise: rows, then columns
@@ -60,6 +70,7 @@ def _max_pool2d_scatter(g, x, out, kernel, stride, padding):
     n, c, h, w = x.shape
     ph, pw = padding
     xp, wins = _pool_windows(x, kernel, stride, padding, -np.inf)
+    g = _like_layout(g, out)
     hits = [win == out for win in wins]
     if sum(np.count_nonzero(hit) for hit in hits) > out.size:     # ties: split g evenly
         count = hits[0].astype(g.dtype)
@@ -103,7 +114,7 @@ def _avg_pool2d(x, kernel, stride, padding):
 def _avg_pool2d_scatter(g, like, kernel, stride, padding):
     n, c, h, w = like.shape
     ph, pw = padding
-    share = g * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
+    share = _like_layout(g, like) * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
     gx = np.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=g.dtype).transpose(0, 3, 1, 2)
     _, gwins = _pool_windows(gx, kernel, stride, (0, 0), 0)
     for gwin in gwins:
@@ -119,7 +130,7 @@ _K = {name: _namespace[name] for name in SOURCE}
 
 
 def _helper(*names: str) -> str:
-    return "\n\n\n".join(SOURCE[n].rstrip() for n in ("_pool_windows",) + names) + "\n"
+    return "\n\n\n".join(SOURCE[n].rstrip() for n in ("_pool_windows", "_like_layout") + names) + "\n"
 
 
 def _args(p) -> str:
