@@ -3,7 +3,7 @@ person writes NumPy by hand: no explicit broadcast NumPy does for free, single-u
 temporaries written in place, optimizer state updated in its own array."""
 from __future__ import annotations
 
-from ..ops import elementwise as ew
+from ..ops import elementwise as ew, reduction as red
 from .ir import UPDATE, Eqn, Program
 
 _BROADCASTING = {"add", "sub", "mul", "div"}
@@ -20,7 +20,7 @@ def _shapes(prog: Program) -> dict:
 
 def _one_batch(prog: Program) -> None:
     """``sum_to_like(g, x)`` where both have one static shape is ``g`` when every free dim is
-    one size (the batch): the line goes."""
+    one size (the batch): the line goes; otherwise it is the static ``sum_to``."""
     shape_of, keep = _shapes(prog), set(prog.protected)
     made_by = {e.out: e for e in prog.eqns}
     readers: dict[str, int] = {}
@@ -31,8 +31,11 @@ def _one_batch(prog: Program) -> None:
     drop = set()
     for e in prog.eqns:
         e.ins = [alias.get(n, n) for n in e.ins]
-        if e.op.name != "sum_to_like" or e.out in keep \
-                or shape_of.get(e.ins[0]) != shape_of.get(e.ins[1]):
+        if e.op.name != "sum_to_like":
+            continue
+        if shape_of.get(e.ins[0]) != shape_of.get(e.ins[1]) or e.out in keep:
+            e.op, e.params = red.sum_to, {"shape": shape_of[e.ins[1]]}
+            e.ins = e.ins[:1]
             continue
         drop.add(id(e))
         source = made_by.get(e.ins[0])
@@ -190,12 +193,42 @@ def _fuse_cross_entropy(prog: Program) -> None:
         prog.eqns = [e for e in prog.eqns if id(e) not in drop]
 
 
+def _fuse_col2im(prog: Program) -> None:
+    """A conv's input gradient ``col2im(g @ W.T)`` as one line, ``col2im_matmul(g, W)``:
+    a product per kernel offset and contiguous adds, as written by hand (ops/conv.py)."""
+    from ..ops.conv import col2im_matmul
+
+    made_by = {e.out: e for e in prog.eqns}
+    readers: dict[str, int] = {}
+    for e in prog.eqns:
+        for n in e.ins:
+            readers[n] = readers.get(n, 0) + 1
+    keep = set(prog.protected)
+    drop = set()
+    for e in prog.eqns:
+        prod = made_by.get(e.ins[0]) if e.op.name == "col2im" else None
+        if prod is None or prod.op.name != "matmul" or readers[prod.out] != 1 \
+                or prod.out in keep or len(prod.node.shape) != 2:
+            continue
+        wt = made_by.get(prod.ins[1])
+        if wt is None or wt.op.name != "transpose" or wt.params.get("axes") not in (None, (1, 0)):
+            continue
+        e.op, e.ins = col2im_matmul, [prod.ins[0], wt.ins[0], e.ins[1]]
+        drop.add(id(prod))
+        readers[wt.out] -= 1
+        if readers[wt.out] == 0 and wt.out not in keep:
+            drop.add(id(wt))
+    if drop:
+        prog.eqns = [e for e in prog.eqns if id(e) not in drop]
+
+
 def optimize(prog: Program, reuse: bool = True) -> Program:
     """Run every pass, in order; returns ``prog``.
 
     The storage passes read two free (``None``) dims of equal place as one size, the batch.
     ``reuse=False`` leaves them out: the program for inputs whose free dims differ.
     """
+    _fuse_col2im(prog)
     if reuse:
         _one_batch(prog)
         _drop_implicit_broadcasts(prog, prog.protected)

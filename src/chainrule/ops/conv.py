@@ -163,6 +163,40 @@ col2im = primitive(
     _col2im_code, "conv windows back", infer=lambda g, like, **p: (like.shape, g.dtype))
 
 
+def _col2im_matmul_code(a, p, node) -> str:
+    # node is the col2im this line replaces: its second input has the image's shape
+    g, wmat = a[0], a[1]
+    _, c, h, w = node.inputs[1].shape
+    (kh, kw), (sh_, sw), ((pt, pb), (pl, pr)), (dh, dw) = (
+        p["kernel"], p["stride"], p["padding"], p["dilation"])
+    oh = _out_size(h, kh, sh_, (pt, pb), dh)
+    ow = _out_size(w, kw, sw, (pl, pr), dw)
+    i0 = "$_i" if dh == 1 else f"$_i * {dh}"
+    j0 = "$_j" if dw == 1 else f"$_j * {dw}"
+    rows = _slice(i0, f"{i0} + {sh_ * (oh - 1) + 1}", sh_)
+    cols = _slice(j0, f"{j0} + {sw * (ow - 1) + 1}", sw)
+    crop = f"[:, {pt}:{pt + h}, {pl}:{pl + w}]" if pt or pb or pl or pr else ""
+    return "\n".join([
+        f"$_prods = np.matmul({g}, {wmat}.reshape({kh * kw}, {c}, -1).transpose(0, 2, 1))",
+        (f"$ = np.zeros(({g}.shape[0] // {oh * ow}, {h + pt + pb}, {w + pl + pr}, {c}), "
+         f"dtype={g}.dtype)"),
+        f"for $_i in range({kh}):",
+        f"    for $_j in range({kw}):",
+        f"        $[:, {rows}, {cols}] += $_prods[$_i * {kw} + $_j].reshape(-1, {oh}, {ow}, {c})",
+        f"np.transpose(${crop}, (0, 3, 1, 2))",
+    ])
+
+
+# col2im(g @ W.T) as compiled code writes it (graph/transforms fuses the pair): one batched
+# product per kernel offset, then adds of contiguous blocks (the strided adds of col2im on
+# g @ W.T run ~3x slower on few channels). It exists only in compiled programs
+col2im_matmul = primitive(
+    "col2im_matmul",
+    lambda g, wmat, like, **p: col2im_array(g @ wmat.T, like, **p), None,
+    _col2im_matmul_code, "conv windows back",
+    infer=lambda g, wmat, like, **p: (like.shape, g.dtype))
+
+
 def sum_rows_array(x: np.ndarray) -> np.ndarray:
     """Column sums of a matrix as one matrix-vector product (fast for many short rows)."""
     return np.ones(x.shape[0], dtype=x.dtype) @ x
