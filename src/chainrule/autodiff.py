@@ -147,8 +147,10 @@ def _receive(F, x: Tensor, gx, grads: dict, waiting: dict, heap: list, op, t: Te
              anomaly: bool) -> None:
     """Input ``x`` of ``t`` receives its share ``gx`` (a tensor); fan-out adds up."""
     shape = x.shape
-    if gx.shape != shape:
-        gx = F.sum_to(gx, shape)     # the one place broadcasting is undone
+    if gx.shape != shape and None in shape:
+        gx = _sum_to_like(gx, x)     # the one place broadcasting is undone (at run time
+    elif gx.shape != shape:          # where a free dim may be the one broadcast)
+        gx = F.sum_to(gx, shape)
     elif None in shape and getattr(t, "_free", frozenset()) - getattr(x, "_free", frozenset()):
         # t's free dims may come from another placeholder than x's (x of batch 1 broadcast
         # against y of batch 4): undone when the sizes are known
