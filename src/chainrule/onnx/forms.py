@@ -356,9 +356,13 @@ def _expand_dims(g, eq, ins, out):
 
 @form("linear")
 def _linear(g, eq, ins, out):
-    # x @ W.T for nn.Linear's (out, in) weight
+    # x @ W.T for nn.Linear's (out, in) weight: Gemm reads W transposed in place for a batch
+    # of rows; other ranks take a Transpose (folded into the weight by the runtime)
     x, w = _same_dtype(g, eq, ins)
-    g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
+    if eq.node.inputs[0].ndim == 2:
+        g.node("Gemm", [x, w], out, transB=1)
+    else:
+        g.node("MatMul", [x, g.node("Transpose", [w], perm=[1, 0])], out)
 
 
 @form("transpose")
@@ -624,6 +628,7 @@ def _rows(g, eq, ins, out):
 
 NO_FORM.update({
     "col2im": "a gradient-only op (the backward pass of a convolution's windows)",
+    "col2im_matmul": "a gradient-only op (a convolution's input gradient, compiled code only)",
     "scatter_along_axis": "a gradient-only op (the backward pass of take_along_axis)",
 })
 
