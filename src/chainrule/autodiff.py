@@ -263,10 +263,11 @@ def _paths_from(starts: list, outs: list) -> list:
     if not starts:
         return []
     on = {id(x) for x in starts}
-    for t in toposort(outs):
+    order = toposort(outs)
+    for t in order:
         if t.op is not None and t.op.vjp is not None and any(id(x) in on for x in t.inputs):
             on.add(id(t))
-    return [t for t in [*starts, *toposort(outs)] if id(t) in on and not t.requires_grad]
+    return [t for t in dict.fromkeys([*starts, *order]) if id(t) in on and not t.requires_grad]
 
 
 def _grad(outs: list, ins: list, gos: list, retain_graph, create_graph: bool,
