@@ -219,8 +219,8 @@ def test_random_graph_every_way_against_torch(seed):
     exec(f.source, namespace)
     takes = inspect.signature(namespace["f"]).parameters
     same = g.placeholders[0].shape[0] == g.placeholders[1].shape[0]
-    alone = None if not same else namespace["f"](*g.placeholders, **{f"v{i}": v for i, v in enumerate(g.variables)
-                                               if f"v{i}" in takes})
+    named = {f"v{i}": v for i, v in enumerate(g.variables) if f"v{i}" in takes}
+    alone = namespace["f"](*g.placeholders, **named) if same else None
     alone = list(alone) if isinstance(alone, tuple) else [alone]
     if same:
         ways.append(("source alone", alone))   # (printed for one batch size: see cr.function)

@@ -112,6 +112,10 @@ def function(inputs, outputs, updates=None, *, name: str = "f") -> CompiledFunct
     compiled code writes each new value into its variable's array in place (all new values
     are computed from the old ones first). This is how a training step compiles.
 
+    The printed ``source`` reuses storage as if every free (``None``) dim of the inputs had
+    one size, the batch; a call fed different sizes (x of batch 1 broadcast against y of
+    batch 4) runs the same program without reuse.
+
     >>> import chainrule as cr, numpy as np
     >>> x = cr.placeholder((None, 2), name="x")
     >>> w = cr.Variable([[1.0], [2.0]], name="w")
