@@ -192,7 +192,7 @@ def export(model_or_fn, args, path, *, input_names: Sequence[str] | None = None,
     >>> path = os.path.join(tempfile.mkdtemp(), "mlp.onnx")
     >>> proto = cr.onnx.export(model, np.zeros((1, 3), np.float32), path)  # doctest: +SKIP
     >>> [n.op_type for n in proto.graph.node]  # doctest: +SKIP
-    ['MatMul', 'Add', 'Relu', 'MatMul', 'Add', 'Identity']
+    ['Gemm', 'Add', 'Relu', 'Gemm', 'Add', 'Identity']
     """
     onnx = _require_onnx()
     opset = DEFAULT_OPSET if opset is None else int(opset)
