@@ -434,3 +434,16 @@ def test_a_gradient_summed_to_a_free_shape_at_run_time(tmp_path):
         want = sum_to_like(cr.tensor(g), cr.tensor(like)).numpy()
         assert want.shape == (n_like, 1, 3)
         np.testing.assert_array_equal(got, want)
+
+
+@needs_onnx
+@pytest.mark.parametrize("opset", [17, 21])
+def test_other_opsets(opset, tmp_path):
+    # opset 17 takes a reduction's axes as an attribute, 18 and later as an input
+    _, make, makers = next(row for row in BATCHED if row[0] == "statistics")
+    fn, rng = make(), np.random.default_rng(0)
+    x = makers[0](rng, 6).astype(np.float32)
+    proto = _export_and_check(fn, x, tmp_path / "s.onnx", opset=opset)
+    assert proto.opset_import[0].version == opset
+    (got,) = _run(_session(tmp_path / "s.onnx"), ["input"], [x])
+    _close(got, fn(cr.tensor(x)).numpy(), np.float32)
