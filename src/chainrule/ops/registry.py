@@ -170,6 +170,13 @@ def _lift_all(args: tuple) -> tuple:
                 break
             if like is None:
                 like = a
+    if like is not None and like.data is not None:
+        # the common ``x * 1.01``: the cached scalar array made a leaf here, without lift()'s
+        # isinstance chain (this runs once per operator call with a Python number in it)
+        dtype = like.data.dtype
+        return tuple([a if type(a) is Tensor else
+                      make_leaf(_scalar_array(a, dtype)) if type(a) is float or type(a) is int
+                      else lift(a, like) for a in args])
     return tuple([a if type(a) is Tensor else lift(a, like) for a in args])
 
 
@@ -183,12 +190,14 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
     This is the hot path of eager mode, written for speed: no generators, no ``**{}``, no
     attribute set that a reader can do without.
     """
+    for a in args:
+        if type(a) is not Tensor:       # a Python scalar or array-like operand: lift them all
+            args = _lift_all(args)      # here, not by calling apply again, so the user's line
+            break                       # stays two frames up (see the site below)
     datas = []
     needs = False
     live = False
     for a in args:
-        if type(a) is not Tensor:       # a Python scalar or array-like operand
-            return apply(prim, _lift_all(args), params)
         d = a.data
         if d is None:
             return _apply_symbolic(prim, args, params)
