@@ -33,7 +33,8 @@ _INSTEAD = {
     np.fmin: "cr.minimum(a, b)",
 }
 _NO_GRADIENT = {np.isnan, np.isinf, np.isfinite, np.floor, np.ceil, np.rint, np.trunc,
-                np.signbit, np.floor_divide, np.remainder, np.logical_not, np.logical_and, np.logical_or, np.logical_xor}
+                np.signbit, np.floor_divide, np.remainder, np.logical_not, np.logical_and,
+                np.logical_or, np.logical_xor}
 
 
 def _ops():
