@@ -99,7 +99,7 @@ def test_the_coming_from_pytorch_page_runs_as_written():
     import re
 
     text = (pathlib.Path(__file__).parent.parent / "docs" / "pytorch.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) == 3
     namespace: dict = {}
     exec(blocks[0], namespace)                           # noqa: S102  (our own docs)

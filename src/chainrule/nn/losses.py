@@ -7,7 +7,7 @@ import chainrule as cr
 
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "HingeLoss", "MSELoss", "BCELoss"]
+__all__ = ["BCELoss", "CrossEntropyLoss", "HingeLoss", "MSELoss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
