@@ -17,6 +17,10 @@ gradient for the first conv. Every column runs the same number of steps per repe
 columns take turns repeat by repeat, and each reports its best repeat (ms per step).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/cnn.py
+
+On a machine others are using, wall-clock times with two BLAS threads swing by 10x (idle
+threads spin while the cores are taken); ``OPENBLAS_NUM_THREADS=1 ... cnn.py --cpu-time``
+compares every column on one thread by CPU time instead.
 """
 from __future__ import annotations
 
@@ -314,7 +318,7 @@ def check(name: str) -> None:
             raise SystemExit(f"{name}: {k} losses {v} differ from PyTorch's {ref.tolist()}")
 
 
-def bench(name: str, repeats: int, steps: int) -> dict:
+def bench(name: str, repeats: int, steps: int, clock=time.perf_counter) -> dict:
     shape, layers = MODELS[name]
     rng = np.random.default_rng(0)
     params = init(layers, rng)
@@ -329,10 +333,10 @@ def bench(name: str, repeats: int, steps: int) -> dict:
             r.step(x, y)
     for _ in range(repeats):
         for k, r in runs.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(steps):
                 r.step(x, y)
-            best[k] = min(best[k], (time.perf_counter() - t0) / steps * 1e3)
+            best[k] = min(best[k], (clock() - t0) / steps * 1e3)
     return best
 
 
@@ -341,16 +345,24 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=list(MODELS))
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time by CPU time of this process (steadier on a shared machine; "
+                         "run with OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(1))")
     args = ap.parse_args()
     import torch
 
+    clock = time.perf_counter
+    if args.cpu_time:
+        torch.set_num_threads(1)
+        clock = time.process_time
     print(f"float32, batch {BATCH}, SGD steps; best of {args.repeats} interleaved repeats of "
-          f"{args.steps} steps; torch {torch.__version__} ({torch.get_num_threads()} threads)")
+          f"{args.steps} steps; torch {torch.__version__} ({torch.get_num_threads()} threads)"
+          + ("; CPU time" if args.cpu_time else ""))
     print(f"{'model':8} {'floor ms':>9} {'torch ms':>9} {'eager ms':>9} {'compiled':>9}"
           f" {'torch/floor':>12} {'eager/floor':>12} {'compiled/floor':>15}")
     for name in args.models:
         check(name)
-        t = bench(name, args.repeats, args.steps)
+        t = bench(name, args.repeats, args.steps, clock)
         f = t["floor"]
         print(f"{name:8} {f:9.2f} {t['torch']:9.2f} {t['eager']:9.2f} {t['compiled']:9.2f}"
               f" {t['torch'] / f:11.2f}x {t['eager'] / f:11.2f}x {t['compiled'] / f:14.2f}x")
