@@ -1015,9 +1015,7 @@ OPS += [
     Op("embedding", lambda w, *, indices: cr.embedding(indices, w),
        lambda w, *, indices: w[indices],
        lambda w, *, indices: _t().nn.functional.embedding(_t().tensor(indices), w), 1,
-       embedding_shapes(), (R,), **SMOOTH,
-       bugs={"free_dims": "a weight with a free (None) number of rows: -None in "
-                          "ops/embedding.py (nn helper)"}),
+       embedding_shapes(), (R,), **SMOOTH),
     Op("linear", lambda x, w, b: cr.nn.functional.linear(x, w, b),
        lambda x, w, b: x @ w.T + b, lambda x, w, b: _t().nn.functional.linear(x, w, b), 3,
        linear_shapes(), (R, R, R), **SMOOTH),

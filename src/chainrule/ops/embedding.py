@@ -62,7 +62,7 @@ def embedding(indices, weight) -> Tensor:
         raise ShapeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be (num_embeddings, dim), got {weight.shape}")
-    if indices.data is not None and indices.size and (
+    if indices.data is not None and indices.size and weight.shape[0] is not None and (
             indices.data.min() < -weight.shape[0] or indices.data.max() >= weight.shape[0]):
         raise ShapeError(f"embedding: indices out of range for {weight.shape[0]} embeddings "
                          f"(min {indices.data.min()}, max {indices.data.max()})")
