@@ -26,6 +26,15 @@ from ..errors import _OURS, GraphError, ShapeError, capture_site, describe, site
 
 _getframe = sys._getframe
 
+# A ufunc on 0-d arrays returns a NumPy scalar, which a tensor's data cannot be; NumPy 2.x
+# returns the 0-d array itself when given ``out=...``, which saves converting it back (a
+# third of the ufunc's own cost on the eager hot path). Older NumPy raises: convert there.
+try:
+    np.negative(np.zeros(()), out=...)
+    _ARRAY_OUT = True
+except (TypeError, ValueError):
+    _ARRAY_OUT = False
+
 REGISTRY: dict[str, "Primitive"] = {}
 
 
@@ -33,7 +42,7 @@ class Primitive:
     """An op known to every pass of the engine. See the module docstring."""
 
     __slots__ = ("name", "impl", "vjp", "code", "label", "expand", "fresh", "helper", "infer",
-                 "vjp_tuple", "axes")
+                 "vjp_tuple", "axes", "ufunc")
 
     def __init__(self, name: str, impl: Callable, vjp: Optional[Callable], code,
                  label: Optional[str] = None, expand: Optional[Callable] = None,
@@ -54,6 +63,8 @@ class Primitive:
         # (param, extra): the param holding axes of a rank ``ndim(first input) + extra``
         # tensor, normalised once when the op is called (see AxisPrimitive)
         self.axes = axes
+        # a NumPy ufunc that can be asked for an array result (see _ARRAY_OUT)
+        self.ufunc = _ARRAY_OUT and isinstance(impl, np.ufunc)
 
     def __call__(self, *args, **params) -> Tensor:
         return apply(self, args, params)
@@ -207,10 +218,19 @@ def apply(prim: Primitive, args: tuple, params: dict = _EMPTY) -> Tensor:
         elif a.op is not None:          # computed from a Variable, without a gradient (a mask)
             live = True
     try:
-        out = prim.impl(*datas, **params) if params else prim.impl(*datas)
+        if params:
+            out = prim.impl(*datas, **params)
+        elif prim.ufunc:
+            # spelled out by arity: ``impl(*datas, out=...)`` builds a tuple and a dict and
+            # costs more than the conversion it saves
+            n = len(datas)
+            out = prim.impl(datas[0], datas[1], out=...) if n == 2 else \
+                prim.impl(datas[0], out=...) if n == 1 else prim.impl(*datas, out=...)
+        else:
+            out = prim.impl(*datas)
     except (ValueError, IndexError, TypeError) as e:
         raise _op_error(prim, args, params, e, capture_site()) from None
-    if type(out) is not np.ndarray:     # ufuncs give NumPy scalars for 0-d results
+    if type(out) is not np.ndarray:     # functions of ufuncs give NumPy scalars for 0-d results
         out = np.asarray(out)
     t = _new(Tensor)
     t.data = out
