@@ -110,9 +110,17 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
                     datas = (inputs[0].data,)
                     gxs = (rules[0](F, g, out_data, *datas, **params) if params else
                            rules[0](F, g, out_data, *datas),)
+                elif len(inputs) == 2 and not params:
+                    # binary ops spelled out: a comprehension would be a call of its own
+                    x, y = inputs
+                    rx, ry = rules
+                    datas = (x.data, y.data)
+                    gxs = (None if rx is None or not x.requires_grad else
+                           rx(F, g, out_data, *datas),
+                           None if ry is None or not y.requires_grad else
+                           ry(F, g, out_data, *datas))
                 else:
-                    datas = tuple([x.data for x in inputs]) if len(inputs) != 2 else \
-                        (inputs[0].data, inputs[1].data)
+                    datas = tuple([x.data for x in inputs])
                     gxs = [None if rule is None or not x.requires_grad else
                            rule(F, g, out_data, *datas, **params) if params else
                            rule(F, g, out_data, *datas) for x, rule in zip(inputs, rules)]
@@ -124,7 +132,9 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
                     continue
                 if gx.shape != d.shape:
                     gx = F.sum_to(gx, d.shape)   # the one place broadcasting is undone
-                if gx.dtype != d.dtype:          # a gradient has its input's dtype
+                # a gradient has its input's dtype; builtin dtypes are singletons, so ``is``
+                # settles the common case before the slower ``!=``
+                if gx.dtype is not d.dtype and gx.dtype != d.dtype:
                     gx = gx.astype(d.dtype)
                 if anomaly:
                     _reg.check_finite(op, gx, t.site, "backward")
