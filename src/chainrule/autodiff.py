@@ -72,10 +72,16 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
             waiting[seq] = r
             heappush(heap, -seq)
     out: dict[int, object] = {}
-    while heap:
-        seq = -heappop(heap)
-        t = waiting.pop(seq)
-        g = grads.pop(seq)
+    # A chain's shortcut (eager): when one tensor alone is pending, its gradient is complete
+    # (nothing left to run can send it more), so it is taken next without the heap and dicts
+    nxt = nxt_g = None
+    while heap or nxt is not None:
+        if nxt is not None:
+            t, g, nxt = nxt, nxt_g, None
+        else:
+            seq = -heappop(heap)
+            t = waiting.pop(seq)
+            g = grads.pop(seq)
         op = t.op
         if graph_mode and getattr(g, "_origin", None) is not None and g._origin[0] == "vjp":
             g._origin = ("grad", t, g._origin[1])   # the whole gradient of t: printed as d<t>
@@ -138,12 +144,20 @@ def _sweep(roots: Sequence[Tensor], seeds: Sequence, wanted: Optional[dict],
                     gx = gx.astype(d.dtype)
                 if anomaly:
                     _reg.check_finite(op, gx, t.site, "backward")
+                if nxt is not None:     # a second input of t gets a gradient: back to the heap
+                    grads[nxt.seq] = nxt_g
+                    waiting[nxt.seq] = nxt
+                    heappush(heap, -nxt.seq)
+                    nxt = None
                 xseq = x.seq
                 prev = grads.get(xseq)
                 if prev is None:
-                    grads[xseq] = gx
-                    waiting[xseq] = x
-                    heappush(heap, -xseq)
+                    if heap:
+                        grads[xseq] = gx
+                        waiting[xseq] = x
+                        heappush(heap, -xseq)
+                    else:
+                        nxt, nxt_g = x, gx
                 else:
                     grads[xseq] = prev + gx
         if not retain_graph:
