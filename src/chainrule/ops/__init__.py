@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, make_leaf
 from ..errors import GraphError
 from . import composite, elementwise as ew, linalg, reduction as red, shape as sh
 from .losses import binary_cross_entropy, cross_entropy, hinge_loss, mse_loss
@@ -19,7 +19,7 @@ from .dropout import dropout
 from .embedding import embedding
 from .linear import linear   # nn.Linear's x @ W.T, weight (out, in): see linear.py
 from .namespace import A, T
-from .registry import REGISTRY, Primitive, apply, primitive
+from .registry import REGISTRY, Primitive, _scalar_array, apply, primitive
 # PyTorch habits (issue 9): creation, statistics, axes, indexing, activations, ufuncs
 from .activations import gelu, leaky_relu
 from .axes import expand_dims, flatten, pad, squeeze, swapaxes, unsqueeze
@@ -216,12 +216,18 @@ def _T(x):
 
 
 def _binary(prim: Primitive, reflected: bool = False):
-    # operators call apply directly: one Python call less on the hottest path of eager mode
+    # operators call apply directly: one Python call less on the hottest path of eager mode.
+    # A Python number beside a tensor with a value (``x * 1.01``, the commonest operand) is
+    # lifted here, where ``x`` is known to be the one tensor whose dtype it takes
     if reflected:
         def op(x, y):
+            if (type(y) is float or type(y) is int) and x.data is not None:
+                return apply(prim, (make_leaf(_scalar_array(y, x.data.dtype)), x))
             return apply(prim, (y, x))
     else:
         def op(x, y):
+            if (type(y) is float or type(y) is int) and x.data is not None:
+                return apply(prim, (x, make_leaf(_scalar_array(y, x.data.dtype))))
             return apply(prim, (x, y))
     op.__name__ = prim.name
     return op
