@@ -1021,6 +1021,21 @@ OPS += [
        linear_shapes(), (R, R, R), **SMOOTH),
 ]
 
+@st.composite
+def linear_layer_shapes(draw):
+    """x (..., in) with 1-3 axes, weight (out, in): nn.Linear's primitive."""
+    lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=MAX_SIDE))
+    n_in, n_out = draw(st.integers(1, MAX_SIDE)), draw(st.integers(1, MAX_SIDE))
+    return (tuple(lead) + (n_in,), (n_out, n_in)), {}
+
+
+# nn.Linear's primitive (chainrule/ops/linear.py): x @ W.T with W in PyTorch's (out, in) layout
+OPS += [
+    Op("linear_layer", lambda x, w: cr.ops.linear(x, w), lambda x, w: x @ w.T,
+       lambda x, w: _t().nn.functional.linear(x, w), 2, linear_layer_shapes(), (R, R),
+       **SMOOTH),
+]
+
 BY_NAME = {op.name: op for op in OPS}
 SECOND_ORDER = [op for op in OPS if op.second_order]
 

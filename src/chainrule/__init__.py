@@ -25,6 +25,7 @@ from .ops.conv import conv2d
 from .ops.pooling import avg_pool2d, max_pool2d
 from .ops.normalization import batch_norm, group_norm, layer_norm
 from .ops.dropout import dropout
+from .ops.embedding import embedding
 from .autodiff import grad
 from .function import Function
 from .gradcheck import gradcheck, numerical_grad
