@@ -2,7 +2,6 @@
 deep graphs, dtype rules and getting values out."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -207,17 +206,15 @@ def test_gradcheck_catches_a_wrong_backward_naming_input_element_and_values():
 # -- deep graphs: the iterative sort never recurses --------------------------------------------
 @pytest.mark.slow
 def test_million_node_chain():
-    # measured ~14 s (forward 9 s, backward 4.5 s) on a 2-core CI box
-    t0 = time.perf_counter()
+    # no recursion anywhere on the way: a recursive walk dies at Python's ~1,000-frame limit
+    # (how fast this runs is benchmarks/run.py's row 3, not a test's business)
     x = var(0.5)
     h = x
     for _ in range(1_000_000):
         h = h + 1.0
     h.backward()
-    elapsed = time.perf_counter() - t0
     assert h.item() == 1_000_000.5
     assert x.grad.item() == 1.0
-    assert elapsed < 60
 
 
 CHAINS = [
