@@ -585,28 +585,24 @@ def make_numpy_perop_floats(n_ops: int, shape: tuple):
     return step
 
 
-def make_cr_perop_floats(n_ops: int, shape: tuple):
-    cr = import_chainrule()
+def _make_engine_perop_floats(engine, n_ops: int, shape: tuple):
+    """chainrule and PyTorch, written the same way: a leaf, the chain, sum().backward()."""
     h0 = np.full(shape, 0.3)
 
     def step():
-        x = cr.tensor(h0, requires_grad=True)
-        _chain_floats(x, n_ops, cr.tanh).sum().backward()
+        x = engine.tensor(h0, requires_grad=True)
+        _chain_floats(x, n_ops, engine.tanh).sum().backward()
         return x.grad
 
     return step
+
+
+def make_cr_perop_floats(n_ops: int, shape: tuple):
+    return _make_engine_perop_floats(import_chainrule(), n_ops, shape)
 
 
 def make_torch_perop_floats(n_ops: int, shape: tuple):
-    torch = import_torch()
-    h0 = np.full(shape, 0.3)
-
-    def step():
-        x = torch.tensor(h0, requires_grad=True)
-        _chain_floats(x, n_ops, torch.tanh).sum().backward()
-        return x.grad
-
-    return step
+    return _make_engine_perop_floats(import_torch(), n_ops, shape)
 
 
 def bench_perop(s: Settings) -> str:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from op_table import case, rows
 
 import chainrule as cr
+from gates import Multiply
 
 HAVE_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="pip install 'chainrule[onnx]'")
@@ -298,15 +299,6 @@ def test_every_primitive_has_an_onnx_form_or_a_reason():
     assert missing == [], ("a new primitive needs its ONNX form in src/chainrule/onnx/forms.py "
                            f"(or the reason it has none in NO_FORM there): {missing}")
     assert sorted(set(cr.onnx.FORMS) & set(cr.onnx.NO_FORM)) == []
-
-
-class Multiply(cr.Function):
-    def forward(self, x, y):
-        self.x, self.y = x, y
-        return x * y
-
-    def backward(self, dz):
-        return dz * self.y, dz * self.x
 
 
 @needs_onnx

@@ -114,8 +114,9 @@ def _im2col_code(a, p, node) -> str:
     return "\n".join(lines)
 
 
-def _col2im_code(a, p, node) -> str:
-    g = a[0]
+def _scatter_geometry(p, node) -> tuple:
+    """What both scatters back into the image print with: the image's channels and size, the
+    kernel, the row and column slices of one kernel offset, and the crop of the padding."""
     _, c, h, w = node.inputs[1].shape
     (kh, kw), (sh_, sw), ((pt, pb), (pl, pr)), (dh, dw) = (
         p["kernel"], p["stride"], p["padding"], p["dilation"])
@@ -125,9 +126,13 @@ def _col2im_code(a, p, node) -> str:
     j0 = "$_j" if dw == 1 else f"$_j * {dw}"
     rows = _slice(i0, f"{i0} + {sh_ * (oh - 1) + 1}", sh_)
     cols = _slice(j0, f"{j0} + {sw * (ow - 1) + 1}", sw)
-    crop = ""
-    if pt or pb or pl or pr:
-        crop = f"[:, {pt}:{pt + h}, {pl}:{pl + w}]"
+    crop = f"[:, {pt}:{pt + h}, {pl}:{pl + w}]" if pt or pb or pl or pr else ""
+    return c, h, w, kh, kw, (pt, pb, pl, pr), oh, ow, rows, cols, crop
+
+
+def _col2im_code(a, p, node) -> str:
+    g = a[0]
+    c, h, w, kh, kw, (pt, pb, pl, pr), oh, ow, rows, cols, crop = _scatter_geometry(p, node)
     return "\n".join([
         (f"$ = np.zeros(({g}.shape[0] // {oh * ow}, {h + pt + pb}, {w + pl + pr}, {c}), "
          f"dtype={g}.dtype)"),
@@ -166,16 +171,7 @@ col2im = primitive(
 def _col2im_matmul_code(a, p, node) -> str:
     # node is the col2im this line replaces: its second input has the image's shape
     g, wmat = a[0], a[1]
-    _, c, h, w = node.inputs[1].shape
-    (kh, kw), (sh_, sw), ((pt, pb), (pl, pr)), (dh, dw) = (
-        p["kernel"], p["stride"], p["padding"], p["dilation"])
-    oh = _out_size(h, kh, sh_, (pt, pb), dh)
-    ow = _out_size(w, kw, sw, (pl, pr), dw)
-    i0 = "$_i" if dh == 1 else f"$_i * {dh}"
-    j0 = "$_j" if dw == 1 else f"$_j * {dw}"
-    rows = _slice(i0, f"{i0} + {sh_ * (oh - 1) + 1}", sh_)
-    cols = _slice(j0, f"{j0} + {sw * (ow - 1) + 1}", sw)
-    crop = f"[:, {pt}:{pt + h}, {pl}:{pl + w}]" if pt or pb or pl or pr else ""
+    c, h, w, kh, kw, (pt, pb, pl, pr), oh, ow, rows, cols, crop = _scatter_geometry(p, node)
     return "\n".join([
         f"$_prods = np.matmul({g}, {wmat}.reshape({kh * kw}, {c}, -1).transpose(0, 2, 1))",
         (f"$ = np.zeros(({g}.shape[0] // {oh * ow}, {h + pt + pb}, {w + pl + pr}, {c}), "
